@@ -1,0 +1,36 @@
+"""chatformats: declarative tool-calling formats for local LLMs, run on llama.cpp."""
+
+from .api import parse, plan, render, stream_parser
+from .hookspecs import hookimpl
+from .loader import SpecError, load_spec_file
+from .registry import Format, Registry, get_registry
+from .spec import Spec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Format",
+    "Registry",
+    "Spec",
+    "SpecError",
+    "get_registry",
+    "hookimpl",
+    "load_spec_file",
+    "parse",
+    "plan",
+    "render",
+    "stream_parser",
+]
+
+
+def __getattr__(name):
+    # The llama.cpp runtime loads a native library: import it only when asked for.
+    if name in ("ChatModel", "chat_handler"):
+        from . import runtime
+
+        return getattr(runtime, name)
+    if name in ("build_tiny_model", "ensure_tiny_model"):
+        from . import tiny_model
+
+        return getattr(tiny_model, name)
+    raise AttributeError(f"module 'chatformats' has no attribute {name!r}")

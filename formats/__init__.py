@@ -1,0 +1,1 @@
+"""Built-in format plugins: hook implementations registered like third-party ones."""

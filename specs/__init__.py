@@ -1,0 +1,1 @@
+"""Built-in YAML format specs, shipped as package data."""
