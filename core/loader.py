@@ -65,15 +65,21 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _position(root: Any, loc: Iterable[Any]) -> tuple[int, int]:
-    """Walk a pydantic error location through the CommentedMap tree to a 0-based (line, col)."""
+def _position(root: Any, loc: Iterable[Any], at_key: bool = False) -> tuple[int, int]:
+    """Walk a pydantic error location through the CommentedMap tree to a 0-based (line, col).
+
+    Scalars point at their value, mappings and lists at their key; `at_key` points the last step
+    at its key (an unknown field is the key's fault, not its value's).
+    """
+    loc = list(loc)
     node = root
     line, col = 0, 0
     if isinstance(root, (CommentedMap, CommentedSeq)):
         line, col = root.lc.line, root.lc.col
-    for key in loc:
+    for i, key in enumerate(loc):
         if isinstance(node, CommentedMap) and key in node:
-            line, col = node.lc.value(key) if not isinstance(node[key], (dict, list)) else node.lc.key(key)
+            use_key = isinstance(node[key], (dict, list)) or (at_key and i == len(loc) - 1)
+            line, col = node.lc.key(key) if use_key else node.lc.value(key)
             node = node[key]
         elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
             line, col = node.lc.item(key)
@@ -122,7 +128,7 @@ def parse_spec_text(text: str, path: str = "<spec>") -> Spec:
         seen = set()
         for error in exc.errors():
             loc = tuple(error["loc"])
-            line, col = _position(data, loc)
+            line, col = _position(data, loc, at_key=error["type"] == "extra_forbidden")
             problem = Problem(path, line + 1, col + 1, _field_path(loc), _message(error))
             if problem not in seen:
                 seen.add(problem)

@@ -1,0 +1,206 @@
+"""The round-trip oracle (the check llama.cpp's test-chat.cpp runs on every format).
+
+Render a conversation with and without an assistant message M, take the delta the model would
+have had to emit, then require: parse(delta) gives M back; a trigger fires inside the delta; the
+grammar (llama.cpp's own engine) accepts the delta from the trigger on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from . import api
+from .check import comparable
+from .registry import Format
+
+END_OF_TURN = (
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|im_end|>",
+    "</s>",
+    "<end_of_turn>",
+    "<|END_OF_TURN_TOKEN|>",
+    "<｜end▁of▁sentence｜>",
+    "<|end|>",
+    "<|endoftext|>",
+)
+
+USER = {"role": "user", "content": "Hello, world!"}
+
+
+def _tool(name: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"The {name} tool.",
+            "parameters": {"type": "object", "properties": properties, "required": required},
+        },
+    }
+
+
+SPECIAL_FUNCTION = _tool("special_function", {"arg1": {"type": "integer", "description": "The arg."}}, ["arg1"])
+SPECIAL_FUNCTION_WITH_OPT = _tool(
+    "special_function_with_opt",
+    {"arg1": {"type": "integer", "description": "The arg."}, "arg2": {"type": "integer", "description": "Optional."}},
+    ["arg1"],
+)
+PYTHON = _tool("python", {"code": {"type": "string", "description": "Python code to run."}}, ["code"])
+CODE_INTERPRETER = _tool("code_interpreter", {"code": {"type": "string", "description": "Code."}}, ["code"])
+TOOLS = [SPECIAL_FUNCTION, SPECIAL_FUNCTION_WITH_OPT, PYTHON, CODE_INTERPRETER]
+
+
+def _call(name: str, arguments: dict[str, Any], call_id: str = "123456789") -> dict[str, Any]:
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }
+
+
+def message_kinds() -> dict[str, dict[str, Any]]:
+    """The assistant messages the oracle round-trips, by kind."""
+    one = _call("special_function", {"arg1": 1})
+    return {
+        "one_call": {"role": "assistant", "content": None, "tool_calls": [one]},
+        "parallel_calls": {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                one,
+                _call("special_function_with_opt", {"arg1": 1, "arg2": 2}, "987654321"),
+            ],
+        },
+        "content_only": {"role": "assistant", "content": "Hello, world!\nWhat's up?"},
+        "content_and_call": {"role": "assistant", "content": "Let me call it.", "tool_calls": [one]},
+        "reasoning_and_call": {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": "I'm\nthinking",
+            "tool_calls": [one],
+        },
+        "code_call": {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [_call("python", {"code": "print('hey')"})],
+        },
+    }
+
+
+@dataclass
+class OracleResult:
+    format: str
+    kind: str
+    tool_choice: str
+    prompt: str = ""
+    delta: str = ""
+    in_reasoning: bool = False
+    parsed: Optional[dict[str, Any]] = None
+    expected: Optional[dict[str, Any]] = None
+    grammar: Optional[str] = None
+    triggers: Optional[dict[str, Any]] = None
+    triggered: Optional[bool] = None
+    accepted: Optional[bool] = None
+    skipped: Optional[str] = None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def prompt_delta(prefix: str, full: str, end_markers: tuple[str, ...] = END_OF_TURN) -> str:
+    """What the model must emit after `prefix` to produce `full` (as llama.cpp's test computes it)."""
+    common = 0
+    for i in range(min(len(prefix), len(full))):
+        if prefix[i] != full[i]:
+            break
+        if prefix[i] == "<":
+            # Never end the common prefix on "<": templates that add a trailing <think> to the
+            # generation prompt diverge right after it.
+            continue
+        common = i + 1
+    delta = full[common:]
+    for marker in end_markers:
+        pos = delta.rfind(marker)
+        if pos != -1:
+            return delta[:pos]
+    return delta
+
+
+def opens_reasoning(fmt: Format, prompt: str) -> bool:
+    """Does the generation prompt leave the model inside a reasoning block (e.g. ends with <think>)?"""
+    reasoning = fmt.spec.reasoning
+    return bool(reasoning) and prompt.rstrip().endswith(reasoning.begin)
+
+
+def run_oracle(
+    fmt: Format,
+    template: Optional[str],
+    kind: str,
+    message: dict[str, Any],
+    *,
+    tool_choice: str = "auto",
+    tools: Optional[list[dict[str, Any]]] = None,
+    bos_token: str = "",
+    eos_token: str = "",
+    extra_request: Optional[dict[str, Any]] = None,
+) -> OracleResult:
+    """Round-trip one assistant message through `fmt` and `template`."""
+    from .llama_grammar import accepts, lazy_accepts
+
+    tools = TOOLS if tools is None else tools
+    result = OracleResult(fmt.name, kind, tool_choice)
+    base = {"tools": tools, **(extra_request or {})}
+    render = dict(bos_token=bos_token, eos_token=eos_token)
+    prefix = api.render(fmt, {**base, "messages": [USER]}, template, add_generation_prompt=True, **render)
+    full = api.render(fmt, {**base, "messages": [USER, message]}, template, add_generation_prompt=False, **render)
+    end_markers = tuple(fmt.spec.stop) + END_OF_TURN
+    result.prompt = full
+    result.delta = delta = prompt_delta(prefix, full, end_markers)
+    result.in_reasoning = opens_reasoning(fmt, prefix)
+
+    expected = comparable(message)
+    if expected["reasoning_content"] and expected["reasoning_content"] not in delta:
+        result.skipped = "the template drops reasoning from the history"
+        return result
+    result.expected = expected
+    parsed = api.parse(fmt, delta, tools, in_reasoning=result.in_reasoning)
+    result.parsed = parsed
+    got = comparable(parsed)
+    if not fmt.spec.tool_calls.json_body.id_key:
+        for call in got["tool_calls"] + expected["tool_calls"]:
+            call.pop("id", None)
+    if got != expected:
+        result.failures.append(f"parse: got {json.dumps(got)}, expected {json.dumps(expected)}")
+
+    if not message.get("tool_calls"):
+        return result
+    parallel = len(message["tool_calls"]) > 1
+    plan = api.plan(fmt, tools, tool_choice, parallel_tool_calls=parallel)
+    if plan is None:
+        result.failures.append("no grammar for a request with tools")
+        return result
+    result.grammar = plan.gbnf
+    result.triggers = plan.triggers_dict()
+    if plan.lazy:
+        result.triggered, result.accepted = lazy_accepts(
+            plan.gbnf,
+            delta,
+            words=plan.words,
+            tokens=plan.tokens,
+            patterns=plan.patterns,
+            patterns_full=plan.patterns_full,
+        )
+        if not result.triggered:
+            result.failures.append("no trigger fires inside the delta")
+        elif not result.accepted:
+            result.failures.append("the grammar rejects the delta after the trigger")
+    else:
+        result.triggered = True
+        result.accepted = accepts(plan.gbnf, delta)
+        if not result.accepted:
+            result.failures.append("the grammar rejects the delta")
+    return result

@@ -1,0 +1,149 @@
+"""The plugin system: built-ins as plugins, overrides, spec directories, isolation of broken plugins."""
+
+import textwrap
+
+import pytest
+
+import chatformats
+from chatformats import api
+from chatformats.plugins import PluginSet
+from chatformats.registry import Registry, user_spec_dir
+from chatformats.spec import Spec
+
+TOY = {
+    "spec_version": 1,
+    "name": "toy",
+    "description": "a toy format",
+    "tool_calls": {"call": {"begin": "<call>", "end": "</call>"}},
+}
+
+TOY_YAML = textwrap.dedent(
+    """\
+    spec_version: 1
+    name: toy
+    description: a toy format from a spec file
+    tool_calls:
+      call: {begin: "<call>", end: "</call>"}
+    """
+)
+
+
+def make_registry(*plugins, extra_dirs=()):
+    plugin_set = PluginSet(load_entry_points=False)
+    for plugin in plugins:
+        plugin_set.register(plugin)
+    return Registry(plugin_set, extra_dirs)
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("CHATFORMATS_SPECS_PATH", raising=False)
+
+
+def test_builtin_formats_come_from_the_builtin_plugin():
+    registry = make_registry()
+    assert {"generic", "hermes"} <= set(registry.formats)
+    assert registry.get("hermes").plugin == "chatformats.formats.builtin (built-in)"
+    assert registry.get("hermes").path.endswith("hermes.yaml")
+    assert not registry.problems and not registry.plugin_errors
+
+
+def test_plugin_registers_a_spec_and_overrides_one_step_for_its_format_only():
+    class ToyPlugin:
+        @chatformats.hookimpl
+        def register_formats(self, register):
+            register(Spec.model_validate(TOY))
+
+        @chatformats.hookimpl
+        def parse_output(self, format, text):
+            if format.name != "toy":
+                return None
+            return {"role": "assistant", "content": text.upper()}
+
+    registry = make_registry(ToyPlugin())
+    assert api.parse("toy", "hi", registry=registry)["content"] == "HI"
+    # Other formats still use the spec-driven default.
+    assert api.parse("hermes", "hi", registry=registry)["content"] == "hi"
+
+
+def test_spec_file_in_specs_path_is_loaded_and_overrides_are_recorded(tmp_path, monkeypatch):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    (one / "toy.yaml").write_text(TOY_YAML)
+    (two / "toy.yaml").write_text(TOY_YAML.replace("from a spec file", "second"))
+    monkeypatch.setenv("CHATFORMATS_SPECS_PATH", f"{one}:{two}")
+    registry = make_registry()
+    toy = registry.get("toy")
+    assert toy.spec.description == "second"
+    assert toy.overrides == [f"{one / 'toy.yaml'} (spec file)"]
+
+
+def test_user_config_dir_honours_xdg(tmp_path):
+    assert user_spec_dir() == tmp_path / "config" / "chatformats" / "specs"
+    user_spec_dir().mkdir(parents=True)
+    (user_spec_dir() / "hermes.yaml").write_text(TOY_YAML.replace("name: toy", "name: hermes"))
+    registry = make_registry()
+    assert registry.get("hermes").spec.description == "a toy format from a spec file"
+    assert "built-in" in registry.get("hermes").overrides[0]
+
+
+def test_cli_specs_dir_comes_last(tmp_path, monkeypatch):
+    env_dir, cli_dir = tmp_path / "env", tmp_path / "cli"
+    env_dir.mkdir()
+    cli_dir.mkdir()
+    (env_dir / "toy.yaml").write_text(TOY_YAML.replace("from a spec file", "env"))
+    (cli_dir / "toy.yaml").write_text(TOY_YAML.replace("from a spec file", "cli"))
+    monkeypatch.setenv("CHATFORMATS_SPECS_PATH", str(env_dir))
+    registry = make_registry(extra_dirs=[cli_dir])
+    assert registry.get("toy").spec.description == "a toy format cli"
+
+
+def test_invalid_spec_file_is_reported_and_harms_nothing(tmp_path, monkeypatch):
+    (tmp_path / "bad.yaml").write_text("spec_version: 1\nname: bad\n")
+    monkeypatch.setenv("CHATFORMATS_SPECS_PATH", str(tmp_path))
+    registry = make_registry()
+    assert "bad" not in registry
+    assert "hermes" in registry
+    assert [str(p) for p in registry.problems] == [f"{tmp_path / 'bad.yaml'}:1:1: tool_calls: field required"]
+
+
+def test_a_raising_plugin_is_reported_with_its_name():
+    class Broken:
+        @chatformats.hookimpl
+        def register_formats(self, register):
+            raise RuntimeError("boom")
+
+    registry = make_registry(Broken())
+    assert "hermes" in registry
+    [error] = registry.plugin_errors
+    assert "boom" in str(error) and "Broken" in str(error)
+
+
+def test_two_plugins_with_one_name_conflict_first_wins():
+    class One:
+        @chatformats.hookimpl
+        def register_formats(self, register):
+            register(Spec.model_validate(TOY))
+
+    class Two:
+        @chatformats.hookimpl
+        def register_formats(self, register):
+            register(Spec.model_validate({**TOY, "description": "two"}))
+
+    registry = make_registry(One(), Two())
+    assert registry.get("toy").spec.description == "a toy format"
+    assert any("already registered" in str(e) for e in registry.plugin_errors)
+
+
+def test_misspelled_hook_is_caught_by_check_pending():
+    class Typo:
+        @chatformats.hookimpl
+        def parse_ouput(self, format, text):
+            return None
+
+    plugin_set = PluginSet(load_entry_points=False)
+    plugin_set.register(Typo(), name="typo")
+    [problem] = plugin_set.check_pending()
+    assert "parse_ouput" in str(problem) and "typo" in str(problem)
