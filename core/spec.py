@@ -59,6 +59,11 @@ class Inputs(StrictModel):
         '"content"}} (for templates without a tool role; pair with tool_role: user).',
     )
     tool_role: str = Field("tool", description="Role name the template expects for tool results.")
+    reasoning_field: Optional[str] = Field(
+        None,
+        description="Message field the template reads the assistant's reasoning from, when it is not "
+        "reasoning_content (e.g. tool_plan for Command R7B).",
+    )
     variables: dict[str, str] = Field(
         default_factory=dict,
         description="Extra template variables: each value is a Jinja expression evaluated in the "
