@@ -1,0 +1,121 @@
+"""Qwen3-Coder's XML tool calls: parsing with schema-typed values, and the matching GBNF grammar."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+from typing import Any, Optional
+
+CALL = re.compile(
+    r"<tool_call>\s*<function=([^>\n]+)>\n?(.*?)</function>\s*</tool_call>", re.DOTALL
+)
+PARAMETER = re.compile(r"<parameter=([^>\n]+)>\n?(.*?)\n?</parameter>", re.DOTALL)
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _types(schema: dict[str, Any]) -> list[str]:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return kind
+    if kind:
+        return [kind]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return [t for sub in schema[key] for t in _types(sub)]
+    return ["string"]
+
+
+def convert(value: str, schema: dict[str, Any]) -> Any:
+    """The XML text of a parameter as the type its schema declares (text when nothing fits)."""
+    for kind in _types(schema):
+        if kind == "string":
+            return value
+        if kind == "null" and value.strip() == "null":
+            return None
+        if kind == "boolean" and value.strip() in ("true", "false"):
+            return value.strip() == "true"
+        if kind == "integer" and re.fullmatch(r"\s*-?\d+\s*", value):
+            return int(value)
+        if kind == "number":
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        if kind in ("object", "array"):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict if kind == "object" else list):
+                return parsed
+    return value
+
+
+def _schemas(tools: Optional[list[dict[str, Any]]]) -> Optional[dict[str, dict[str, Any]]]:
+    if tools is None:
+        return None
+    return {t["function"]["name"]: (t["function"].get("parameters") or {}) for t in tools}
+
+
+def parse_xml_calls(text: str, tools: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
+    """An OpenAI assistant message. Blocks that are not well-formed calls of known tools stay content."""
+    schemas = _schemas(tools)
+    calls: list[dict[str, Any]] = []
+    content_parts: list[str] = []
+    cursor = 0
+    for match in CALL.finditer(text):
+        name = match.group(1).strip()
+        if schemas is not None and name not in schemas:
+            continue
+        properties = (schemas or {}).get(name, {}).get("properties", {})
+        arguments = {
+            key.strip(): convert(value, properties.get(key.strip(), {}))
+            for key, value in PARAMETER.findall(match.group(2))
+        }
+        content_parts.append(text[cursor : match.start()])
+        cursor = match.end()
+        calls.append(
+            {
+                "id": "call_" + "".join(secrets.choice(_ALNUM) for _ in range(24)),
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)},
+            }
+        )
+    content_parts.append(text[cursor:])
+    if not calls:
+        return {"role": "assistant", "content": text}
+    content = "".join(part.strip("\n") if i else part.rstrip() for i, part in enumerate(content_parts)).strip()
+    return {"role": "assistant", "content": content or None, "tool_calls": calls}
+
+
+def xml_calls_gbnf(tools: list[dict[str, Any]], *, max_calls: Optional[int] = None) -> str:
+    """GBNF for one or more XML calls; each value follows its parameter's schema."""
+    from chatformats.json_schema_gbnf import GbnfBuilder, until_rule
+
+    builder = GbnfBuilder()
+    text_value = until_rule(builder, "\n</parameter>")
+    alternatives = []
+    for index, tool in enumerate(tools):
+        fn = tool["function"]
+        params = fn.get("parameters") or {}
+        required = set(params.get("required", []))
+        pieces = []
+        for key, schema in (params.get("properties") or {}).items():
+            if _types(schema) == ["string"]:
+                value = text_value
+            else:
+                value = builder.add_schema(schema, f"t{index}-{key}")
+            block = f"{builder.literal(f'<parameter={key}>\n')} {value} {builder.literal(chr(10) + '</parameter>' + chr(10))}"
+            pieces.append(block if key in required else f"({block})?")
+        body = " ".join(pieces) or '""'
+        alternatives.append(f"{builder.literal(fn['name'] + '>' + chr(10))} {body}")
+    call = (
+        f"{builder.literal('<tool_call>' + chr(10) + '<function=')} ( "
+        + " | ".join(alternatives)
+        + f" ) {builder.literal('</function>' + chr(10) + '</tool_call>')}"
+    )
+    repeat = "" if max_calls == 1 else f" ({builder.literal(chr(10))} call)*"
+    return builder.render("call" + repeat, extra_rules={"call": call})
