@@ -92,13 +92,18 @@ def sample_request(fmt: Format) -> dict[str, Any]:
     return {"messages": messages, "tools": tools or None}
 
 
+PLAIN_TEMPLATE = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+
+
 def check_template(fmt: Format) -> list[CheckProblem]:
     spec = fmt.spec
     where = fmt.path or fmt.origin
     if spec.inputs.template is None and spec.system_prompt is None:
         return []
+    # A spec with only a system prompt is rendered through a plain template that shows every turn.
+    template = spec.inputs.template or PLAIN_TEMPLATE
     try:
-        prompt = api.render(fmt, sample_request(fmt), spec.inputs.template)
+        prompt = api.render(fmt, sample_request(fmt), template)
     except Exception as exc:  # report, never crash the checker
         return [CheckProblem(spec.name, where, f"template does not render: {exc}")]
     if not prompt:

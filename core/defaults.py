@@ -5,17 +5,21 @@ Registered `trylast`, so any plugin that answers for its own format is asked fir
 
 from __future__ import annotations
 
-from . import grammar, parse, render, stream
+# Functions are imported from the submodules directly: the package re-exports `render` and `parse`
+# as public functions, which shadow the submodule attributes of the same names.
+from .grammar import NO_GRAMMAR, build_grammar as build_from_spec, derive_triggers
 from .hookspecs import hookimpl
+from .parse import parse_output as parse_with_spec
+from .render import choose_template, render_prompt as render_with_spec
+from .stream import StreamParser
 
 
 @hookimpl(trylast=True)
 def render_prompt(format, request, template, add_generation_prompt, bos_token, eos_token):
-    source = render.choose_template(format.spec, template)
-    return render.render_prompt(
+    return render_with_spec(
         format.spec,
         request,
-        source,
+        template,
         bos_token=bos_token,
         eos_token=eos_token,
         add_generation_prompt=add_generation_prompt,
@@ -24,22 +28,20 @@ def render_prompt(format, request, template, add_generation_prompt, bos_token, e
 
 @hookimpl(trylast=True)
 def choose_triggers(format, tools, tool_choice):
-    return grammar.derive_triggers(format.spec, tools)
+    return derive_triggers(format.spec, tools, tool_choice)
 
 
 @hookimpl(trylast=True)
 def build_grammar(format, tools, tool_choice, parallel_tool_calls, triggers):
-    plan = grammar.build_grammar(
-        format.spec, tools, tool_choice, parallel_tool_calls, triggers=triggers
-    )
-    return grammar.NO_GRAMMAR if plan is None else plan
+    plan = build_from_spec(format.spec, tools, tool_choice, parallel_tool_calls, triggers=triggers)
+    return NO_GRAMMAR if plan is None else plan
 
 
 @hookimpl(trylast=True)
 def parse_output(format, text, tools, in_reasoning):
-    return parse.parse_output(format.spec, text, tools, in_reasoning=in_reasoning)
+    return parse_with_spec(format.spec, text, tools, in_reasoning=in_reasoning)
 
 
 @hookimpl(trylast=True)
 def stream_parser(format, tools, in_reasoning):
-    return stream.StreamParser(format.spec, tools, in_reasoning=in_reasoning)
+    return StreamParser(format.spec, tools, in_reasoning=in_reasoning)

@@ -69,7 +69,7 @@ class PluginSet:
 
     def register(self, plugin: object, name: Optional[str] = None) -> None:
         """Register an in-process plugin (tests, applications)."""
-        name = self.pm.register(plugin, name=name)
+        name = self.pm.register(plugin, name=name or getattr(plugin, "__name__", type(plugin).__name__))
         self.info[name] = PluginInfo(name)
 
     def _load_entry_points(self) -> None:

@@ -75,8 +75,8 @@ class Registry:
 
     def _collect_from_plugins(self) -> None:
         hook = self.plugins.pm.hook.register_formats
-        # pluggy calls the newest registration first; we want the built-ins first.
-        for impl in reversed(hook.get_hookimpls()):
+        # In registration order: the built-ins first, then entry points, then in-process plugins.
+        for impl in hook.get_hookimpls():
             name = impl.plugin_name
             info = self.plugins.info.get(name)
             described = info.describe() if info else name

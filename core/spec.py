@@ -34,14 +34,15 @@ class Detect(StrictModel):
 class Inputs(StrictModel):
     """How the chat template wants its inputs (the polyfills applied before rendering)."""
 
-    arguments: Literal["object", "string"] = Field(
+    arguments: Literal["object", "string", "auto"] = Field(
         "object",
         description="Tool-call arguments as a mapping (templates that apply tojson) or a JSON string "
-        "(templates that concatenate with +).",
+        "(templates that concatenate with +); auto: probe the template once and use what it renders.",
     )
-    content_with_tool_calls: Literal["null", "empty"] = Field(
+    content_with_tool_calls: Literal["null", "empty", "auto"] = Field(
         "null",
-        description="What an assistant message that only has tool calls carries as content.",
+        description="What an assistant message that only has tool calls carries as content (auto: "
+        "probe the template).",
     )
     system: Literal["native", "merge_into_first_user", "auto"] = Field(
         "native",

@@ -18,6 +18,7 @@ TEMPLATES = Path(
 
 EXPECTED = {
     "CohereForAI-c4ai-command-r-plus-tool_use.jinja": "generic",
+    "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja": "generic",
     "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja": "hermes",
     "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja": "hermes",
     "Qwen-QwQ-32B.jinja": "hermes",

@@ -76,7 +76,7 @@ def test_spec_file_in_specs_path_is_loaded_and_overrides_are_recorded(tmp_path, 
     monkeypatch.setenv("CHATFORMATS_SPECS_PATH", f"{one}:{two}")
     registry = make_registry()
     toy = registry.get("toy")
-    assert toy.spec.description == "second"
+    assert toy.spec.description == "a toy format second"
     assert toy.overrides == [f"{one / 'toy.yaml'} (spec file)"]
 
 

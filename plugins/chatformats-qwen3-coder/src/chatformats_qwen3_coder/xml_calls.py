@@ -96,6 +96,7 @@ def xml_calls_gbnf(tools: list[dict[str, Any]], *, max_calls: Optional[int] = No
     from chatformats.json_schema_gbnf import GbnfBuilder, until_rule
 
     builder = GbnfBuilder()
+    lit = builder.literal
     text_value = until_rule(builder, "\n</parameter>")
     alternatives = []
     for index, tool in enumerate(tools):
@@ -104,18 +105,18 @@ def xml_calls_gbnf(tools: list[dict[str, Any]], *, max_calls: Optional[int] = No
         required = set(params.get("required", []))
         pieces = []
         for key, schema in (params.get("properties") or {}).items():
-            if _types(schema) == ["string"]:
-                value = text_value
-            else:
-                value = builder.add_schema(schema, f"t{index}-{key}")
-            block = f"{builder.literal(f'<parameter={key}>\n')} {value} {builder.literal(chr(10) + '</parameter>' + chr(10))}"
+            value = text_value if _types(schema) == ["string"] else builder.add_schema(schema, f"t{index}-{key}")
+            block = f"{lit('<parameter=' + key + '>' + NL)} {value} {lit(NL + '</parameter>' + NL)}"
             pieces.append(block if key in required else f"({block})?")
-        body = " ".join(pieces) or '""'
-        alternatives.append(f"{builder.literal(fn['name'] + '>' + chr(10))} {body}")
+        body = " ".join(pieces)
+        alternatives.append(f"{lit(fn['name'] + '>' + NL)} {body}".rstrip())
     call = (
-        f"{builder.literal('<tool_call>' + chr(10) + '<function=')} ( "
+        f"{lit('<tool_call>' + NL + '<function=')} ( "
         + " | ".join(alternatives)
-        + f" ) {builder.literal('</function>' + chr(10) + '</tool_call>')}"
+        + f" ) {lit('</function>' + NL + '</tool_call>')}"
     )
-    repeat = "" if max_calls == 1 else f" ({builder.literal(chr(10))} call)*"
+    repeat = "" if max_calls == 1 else f" ({lit(NL)} call)*"
     return builder.render("call" + repeat, extra_rules={"call": call})
+
+
+NL = "\n"

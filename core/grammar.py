@@ -1,0 +1,533 @@
+"""Spec + tools + tool_choice -> a GBNF grammar and its lazy triggers (`GrammarPlan`).
+
+The grammar constrains each call's arguments to *that* tool's parameters schema. A lazy grammar
+describes the tool-call text only, from the trigger on (llama.cpp feeds the trigger text into
+it; after it completes only end-of-generation may follow). A non-lazy grammar describes the
+whole output from the first token (tool_choice required/named, `triggers.lazy: false`, or an
+envelope format whose output is one JSON object).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from .json_schema_gbnf import GbnfBuilder, gbnf_literal, kv_sequence, until_rule
+from .spec import Spec, SpecialTool, ToolCalls, Triggers
+
+_SINGLE_WS = re.compile(r"( |\n[ \t]{0,20})?")
+_CACHE_SIZE = 64
+_cache: dict[tuple[int, str, str, bool, str], tuple[Spec, Optional["GrammarPlan"]]] = {}
+
+
+@dataclass(frozen=True)
+class GrammarPlan:
+    """A grammar for llama.cpp and what switches it on (when lazy)."""
+
+    gbnf: str
+    lazy: bool
+    words: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+    patterns: list[str] = field(default_factory=list)
+    patterns_full: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for JSON output and snapshots)."""
+        return asdict(self)
+
+    def triggers_dict(self) -> dict[str, list[str]]:
+        """Only the triggers: words, tokens, patterns, patterns_full."""
+        return {
+            "words": list(self.words),
+            "tokens": list(self.tokens),
+            "patterns": list(self.patterns),
+            "patterns_full": list(self.patterns_full),
+        }
+
+
+NO_GRAMMAR = GrammarPlan(gbnf="", lazy=False)
+"""Sentinel a `build_grammar` hook returns for "this request needs no grammar" (compare with `is`)."""
+
+
+def derive_triggers(
+    spec: Spec, tools: Optional[list[dict[str, Any]]], tool_choice: Any = "auto"
+) -> Triggers:
+    """`spec.triggers` where it lists any, else triggers derived from the tool-call shape.
+
+    Derived: the first marker of a call (section begin, else call begin, plus each offered
+    special tool's begin) as a word; an anchored shape gives a `patterns_full` ending where the
+    grammar starts; an implicit prefix with name bodies gives one word per tool plus a pattern.
+    """
+    given = spec.triggers
+    if given.words or given.tokens or given.patterns or given.patterns_full or not tools:
+        return given
+    choice = "auto" if tool_choice in (None, "none", "required") else tool_choice
+    return Triggers(**_Planner(spec, tools, choice, True).derived_triggers(), lazy=given.lazy)
+
+
+def build_grammar(
+    spec: Spec,
+    tools: Optional[list[dict[str, Any]]],
+    tool_choice: Any = "auto",
+    parallel_tool_calls: bool = True,
+    triggers: Optional[Triggers] = None,
+) -> Optional[GrammarPlan]:
+    """The grammar that constrains tool calls of `spec` for this request.
+
+    :param tools: OpenAI tool definitions (`{"type": "function", "function": {...}}`).
+    :param tool_choice: "auto", "required", "none" or `{"type": "function", "function": {"name": N}}`.
+    :param parallel_tool_calls: False allows exactly one call.
+    :param triggers: triggers chosen elsewhere (the `choose_triggers` hook); default
+        `derive_triggers(spec, tools)`. Their `lazy: false` makes the grammar non-lazy.
+    :returns: None when no tool may be called (no tools, or tool_choice "none").
+    :raises ValueError: for a tool_choice that is not understood or names a tool not offered.
+    """
+    key = (
+        id(spec),
+        json.dumps(tools, sort_keys=True, default=str),
+        json.dumps(tool_choice, sort_keys=True, default=str),
+        bool(parallel_tool_calls),
+        "" if triggers is None else triggers.model_dump_json(),
+    )
+    hit = _cache.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    plan = _Planner(spec, tools or [], tool_choice, parallel_tool_calls, triggers).plan()
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = (spec, plan)
+    return plan
+
+
+# -- request interpretation ----------------------------------------------------------------------
+
+
+def _tool_definitions(tools: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """name -> parameters schema, in the order offered (first definition of a name wins)."""
+    found: dict[str, dict[str, Any]] = {}
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        function = tool.get("function", tool)
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name or name in found:
+            continue
+        params = function.get("parameters")
+        found[name] = params if isinstance(params, dict) and params else {"type": "object"}
+    return found
+
+
+def _choice(tool_choice: Any) -> tuple[str, Optional[str]]:
+    """("auto"|"required"|"none"|"named", name)."""
+    if tool_choice is None:
+        return "auto", None
+    if isinstance(tool_choice, str):
+        if tool_choice in ("auto", "required", "none"):
+            return tool_choice, None
+        raise ValueError(f"tool_choice must be auto, required, none or a function, not {tool_choice!r}")
+    if isinstance(tool_choice, dict):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else tool_choice.get("name")
+        if isinstance(name, str) and name:
+            return "named", name
+    raise ValueError(f"tool_choice names no function: {tool_choice!r}")
+
+
+# -- grammar building ----------------------------------------------------------------------------
+
+
+class _Planner:
+    def __init__(
+        self,
+        spec: Spec,
+        tools: list[dict[str, Any]],
+        tool_choice: Any,
+        parallel: bool,
+        triggers: Optional[Triggers] = None,
+    ) -> None:
+        self.spec = spec
+        self.given_triggers = triggers
+        self.tc: ToolCalls = spec.tool_calls
+        self.mode, named = _choice(tool_choice)
+        self.tools = _tool_definitions(tools)
+        if named is not None:
+            if named not in self.tools:
+                raise ValueError(f"tool_choice names {named!r}, which is not among the tools offered")
+            self.tools = {named: self.tools[named]}
+        self.max_calls = 1 if not parallel else self.tc.max_calls
+        special_names = {n for st in self.tc.special_tools for n in st.names}
+        self.regular = {n: p for n, p in self.tools.items() if n not in special_names}
+        self.specials = [
+            (st, [n for n in st.names if n in self.tools])
+            for st in self.tc.special_tools
+            if any(n in self.tools for n in st.names)
+        ]
+        self.b = GbnfBuilder()
+
+    # .. entry point
+
+    def plan(self) -> Optional[GrammarPlan]:
+        if self.mode == "none" or not self.tools:
+            return None
+        forced = self.mode in ("required", "named")
+        if self.tc.envelope is not None:
+            return GrammarPlan(self._whole(self._envelope(forced), forced=True), lazy=False)
+        calls = self._tool_output()
+        triggers = self.given_triggers
+        if triggers is None:
+            triggers = self.spec.triggers
+            if not (triggers.words or triggers.tokens or triggers.patterns or triggers.patterns_full):
+                triggers = Triggers(**self.derived_triggers(), lazy=triggers.lazy)
+        if forced or not triggers.lazy:
+            return GrammarPlan(self._whole(calls, forced), lazy=False)
+        return GrammarPlan(
+            self.b.render(f"{calls} ws"),
+            lazy=True,
+            words=list(triggers.words),
+            tokens=list(triggers.tokens),
+            patterns=list(triggers.patterns),
+            patterns_full=list(triggers.patterns_full),
+        )
+
+    def _whole(self, calls: str, forced: bool) -> str:
+        """Root for a non-lazy grammar: (reasoning) then the calls (or, if allowed, plain text)."""
+        parts = []
+        if self.spec.reasoning is not None:
+            r = self.spec.reasoning
+            body = until_rule(self.b, r.end, "reasoning-text")
+            # the begin marker may already sit in the prompt (templates that open <think>)
+            think = self.b.add_rule("reasoning", f"({self._marker(r.begin)})? {body} {self._marker(r.end)}")
+            parts.append(f"({think} ws)?")
+        if forced or self.tc.envelope is not None:
+            parts.append(f"ws {calls} ws")
+        else:
+            stops = self._trigger_words() or []
+            content = until_rule(self.b, stops, "content") if stops else "any-text"
+            parts.append(f"({content} | {content} {calls} ws)" if stops else f"(ws {calls} ws | any-text)")
+        return self.b.render(" ".join(parts))
+
+    # .. markers
+
+    def _marker(self, text: str, optional_prefix: str = "") -> str:
+        """A marker literal; its leading/trailing whitespace becomes bounded whitespace."""
+        if optional_prefix and text.startswith(optional_prefix):
+            rest = self._marker(text[len(optional_prefix):])
+            return f"({gbnf_literal(optional_prefix)})? {rest}".strip()
+        if not text:
+            return ""
+        core = text.strip()
+        if not core:
+            return self._ws_run(text)
+        lead = text[: len(text) - len(text.lstrip())]
+        trail = text[len(text.rstrip()):]
+        return " ".join(p for p in (self._ws_run(lead), gbnf_literal(core), self._ws_run(trail)) if p)
+
+    def _ws_run(self, run: str) -> str:
+        if not run:
+            return ""
+        if _SINGLE_WS.fullmatch(run):
+            return "ws"
+        return f"({gbnf_literal(run)} | ws)"
+
+    # .. one call
+
+    def _arguments(self, name: str) -> str:
+        return self.b.add_schema(self.tools[name], f"{name}-args")
+
+    def _id_value(self) -> str:
+        style = self.tc.ids.style
+        if style == "alnum9":
+            return self.b.add_rule("call-id", '"\\"" [a-zA-Z0-9]{9} "\\""')
+        if style == "index":
+            return self.b.add_rule("call-id", '"\\"" [0-9]{1,4} "\\""')
+        return "string"
+
+    def _json_call(self, name: str) -> str:
+        """{"name": NAME, "arguments": {...}} (keys from the spec) for one tool."""
+        body = self.tc.json_body
+
+        def kv(key: str, value: str) -> str:
+            return f'{gbnf_literal(json.dumps(key))} ws ":" ws {value} ws'
+
+        fixed = " ".join(
+            f'({kv(k, gbnf_literal(json.dumps(v, ensure_ascii=False)))} "," ws)?'
+            for k, v in body.optional_fields.items()
+        )
+        core = " ".join(
+            p
+            for p in (
+                fixed,
+                kv(body.name_key, gbnf_literal(json.dumps(name, ensure_ascii=False))),
+                '"," ws',
+                kv(body.arguments_key, self._arguments(name)),
+            )
+            if p
+        )
+        if body.id_key:
+            # the id may come first (Command R7B), last (Mistral) or not at all (ids are made up
+            # when parsing); when written, it has the spec's id style
+            id_kv = kv(body.id_key, self._id_value())
+            core = f'({id_kv} "," ws {core} | {core} ("," ws {id_kv})?)'
+        return self.b.add_rule(f"call-{name}", f'"{{" ws {core} "}}"')
+
+    def _call_body(self, name: str) -> str:
+        if self.tc.body == "name":
+            suffix = self._marker(self.tc.name_body.name_suffix) if self.tc.name_body else ""
+            return self.b.add_rule(
+                f"call-{name}", _seq(gbnf_literal(name), suffix, self._arguments(name))
+            )
+        return self._json_call(name)
+
+    def _wrapped(self, body: str, first: bool) -> str:
+        begin = self._marker(self.tc.call.begin, self._implicit(first and not self._has_section()))
+        return _seq(begin, body, self._marker(self.tc.call.end))
+
+    def _implicit(self, applies: bool) -> str:
+        return self.tc.implicit_prefix if applies else ""
+
+    def _has_section(self) -> bool:
+        return bool(self.tc.section.begin or self.tc.section.end)
+
+    # .. special tools
+
+    def _special_calls(self, first: bool) -> tuple[list[str], list[str]]:
+        """(closed, open) alternatives for the special tools: open ones run to end of output."""
+        closed: list[str] = []
+        opened: list[str] = []
+        for st, names in self.specials:
+            prefix = self._special_prefix(st, names, first)
+            if st.body == "python_call":
+                calls = [self._python_call(name) for name in names]
+                call_alt = calls[0] if len(calls) == 1 else "(" + " | ".join(calls) + ")"
+                text = _seq(prefix, call_alt, self._marker(st.end))
+                closed.append(self.b.add_rule(f"special-{names[0]}", text))
+            elif st.end:
+                # raw code ends at the exact end text (no whitespace leeway: it is verbatim)
+                code = until_rule(self.b, st.end, f"raw-{names[0]}")
+                text = _seq(prefix, code, gbnf_literal(st.end))
+                closed.append(self.b.add_rule(f"special-{names[0]}", text))
+            else:
+                opened.append(self.b.add_rule(f"special-{names[0]}", _seq(prefix, "any-text")))
+        return closed, opened
+
+    def _special_prefix(self, st: SpecialTool, names: list[str], first: bool) -> str:
+        implicit = self._implicit(first)
+        if st.begin is not None:
+            return self._marker(st.begin, implicit)
+        begin = self._marker(self.tc.call.begin, implicit)
+        if st.body == "raw" and self.tc.body == "name" and self.tc.name_body is not None:
+            name_alt = " | ".join(gbnf_literal(n) for n in names)
+            suffix = self._marker(self.tc.name_body.name_suffix)
+            return _seq(begin, f"({name_alt})", suffix)
+        return begin
+
+    def _python_call(self, name: str) -> str:
+        """NAME.call(k="v", n=1) with k from the tool's schema properties."""
+        schema = self.tools[name]
+        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        required = set(schema.get("required") or [])
+        items = []
+        for key, sub in properties.items():
+            if isinstance(sub, dict) and sub.get("type") == "boolean":
+                value = self.b.add_rule("python-bool", '"True" | "False"')
+            else:
+                value = self.b.add_schema(sub, f"{name}-py-{key}", root=schema)
+            kv = self.b.add_rule(f"{name}-py-{key}-kv", f'{gbnf_literal(key)} ws "=" ws {value} ws')
+            items.append((kv, key in required))
+        args = kv_sequence(self.b, items, f"{name}-py")
+        return self.b.add_rule(
+            f"python-call-{name}", _seq(gbnf_literal(name + ".call("), "ws", args, '")"')
+        )
+
+    # .. sequences of calls
+
+    def _items(self, first: bool, with_specials: bool) -> tuple[Optional[str], Optional[str]]:
+        """(closed item rule, open item rule) for the first or a later call."""
+        closed: list[str] = []
+        if self.regular:
+            bodies = self.b.add_rule("call-body", " | ".join(self._call_body(n) for n in self.regular))
+            closed.append(self._wrapped(bodies, first))
+        opened: list[str] = []
+        if with_specials:
+            special_closed, opened = self._special_calls(first)
+            closed += special_closed
+        tag = "first" if first else "next"
+        closed_rule = self.b.add_rule(f"call-{tag}", " | ".join(closed)) if closed else None
+        open_rule = self.b.add_rule(f"call-{tag}-open", " | ".join(opened)) if opened else None
+        return closed_rule, open_rule
+
+    def _sequence(self, with_specials: bool, name: str) -> Optional[str]:
+        """first (sep next){0,max-1}, optionally ending in an open (to end of output) call."""
+        first, first_open = self._items(True, with_specials)
+        later, later_open = self._items(False, with_specials)
+        sep = self._marker(self.tc.separator) if self.tc.separator else "ws"
+        n = self.max_calls
+        alts = []
+        if first is not None:
+            alts.append(_seq(first, self._repeat(f"{sep} {later}", 0, None if n is None else n - 1)))
+            if later_open is not None and (n is None or n >= 2):
+                more = self._repeat(f"{sep} {later}", 0, None if n is None else n - 2)
+                alts.append(_seq(first, more, sep, later_open))
+        if first_open is not None:
+            alts.append(first_open)
+        if not alts:
+            return None
+        return self.b.add_rule(name, " | ".join(alts))
+
+    @staticmethod
+    def _repeat(item: str, low: int, high: Optional[int]) -> str:
+        if high == 0:
+            return ""
+        if high is None:
+            return f"({item})*"
+        if high == 1:
+            return f"({item})?"
+        return f"({item}){{{low},{high}}}"
+
+    def _array_section(self) -> Optional[str]:
+        if not self.regular:
+            return None
+        bodies = self.b.add_rule("call-body", " | ".join(self._json_call(n) for n in self.regular))
+        call = self.b.add_rule("call-next", self._wrapped(bodies, False))
+        n = self.max_calls
+        more = self._repeat(f'"," ws {call} ws', 0, None if n is None else n - 1)
+        begin = self._marker(self.tc.section.begin, self.tc.implicit_prefix)
+        body = _seq(begin, '"[" ws', call, "ws", more, '"]"', self._section_end())
+        return self.b.add_rule("tool-calls", body)
+
+    def _section_end(self) -> str:
+        end = self._marker(self.tc.section.end)
+        return f"({end})?" if end and self.tc.section_end_optional else end
+
+    def _tool_output(self) -> str:
+        """The tool-call text: a section of calls, and/or special calls."""
+        alts: list[str] = []
+        if self.tc.array:
+            section = self._array_section()
+            if section:
+                alts.append(section)
+            specials = self._sequence_of_specials()
+            if specials:
+                alts.append(specials)
+        elif self._has_section():
+            if self.regular:
+                saved, self.specials = self.specials, []
+                calls = self._sequence(False, "calls")
+                self.specials = saved
+                begin = self._marker(self.tc.section.begin, self.tc.implicit_prefix)
+                body = _seq(begin, calls, self._section_end())
+                alts.append(self.b.add_rule("tool-calls", body))
+            specials = self._sequence_of_specials()
+            if specials:
+                alts.append(specials)
+        else:
+            calls = self._sequence(True, "tool-calls")
+            if calls:
+                alts.append(calls)
+        if not alts:  # every offered tool is regular or special, so this means a spec/tool mismatch
+            raise ValueError("no tool offered can be called in this format")
+        return alts[0] if len(alts) == 1 else self.b.add_rule("tool-output", " | ".join(alts))
+
+    def _sequence_of_specials(self) -> Optional[str]:
+        if not self.specials:
+            return None
+        saved, self.regular = self.regular, {}
+        seq = self._sequence(True, "special-calls")
+        self.regular = saved
+        return seq
+
+    def _envelope(self, forced: bool) -> str:
+        env = self.tc.envelope
+        assert env is not None
+        call = self.b.add_rule("call", " | ".join(self._json_call(n) for n in self.tools))
+        one = f'"{{" ws {gbnf_literal(json.dumps(env.call_key))} ws ":" ws {call} ws "}}"'
+        alts = [self.b.add_rule("tool-call", one)]
+        if self.max_calls != 1:
+            # parallel: {"tool_calls": [...]}, and a single {"tool_call": ...} stays acceptable
+            n = self.max_calls
+            more = self._repeat(f'"," ws {call} ws', 0, None if n is None else n - 1)
+            many = (
+                f'"{{" ws {gbnf_literal(json.dumps(env.calls_key))} ws ":" ws "[" ws {call} ws '
+                f'{more} "]" ws "}}"'
+            )
+            alts.insert(0, self.b.add_rule("tool-calls", many))
+        if not forced:
+            content = f'"{{" ws {gbnf_literal(json.dumps(env.content_key))} ws ":" ws string ws "}}"'
+            alts.append(self.b.add_rule("response", content))
+        return alts[0] if len(alts) == 1 else self.b.add_rule("envelope", " | ".join(alts))
+
+    # .. triggers
+
+    def _trigger_words(self) -> list[str]:
+        """Literal words that start the tool-call text (section, call or special begin)."""
+        words: list[str] = []
+        tc = self.tc
+        if tc.implicit_prefix and tc.body == "name" and tc.name_body is not None:
+            for name in self._name_body_names():
+                words.append(tc.implicit_prefix + name + tc.name_body.name_suffix)
+        elif not tc.anchored:
+            first = (tc.section.begin or tc.call.begin).strip()
+            if first:
+                words.append(first)
+        for st, _ in self.specials:
+            if st.begin and st.begin.strip():
+                words.append(st.begin.strip())
+        return list(dict.fromkeys(words))
+
+    def _name_body_names(self) -> list[str]:
+        names = list(self.regular)
+        for st, offered in self.specials:
+            if st.begin is None and st.body == "raw":
+                names += offered
+        return names
+
+    def derived_triggers(self) -> dict[str, list[str]]:
+        """Triggers derived from the tool-call shape (ignoring spec.triggers)."""
+        tc = self.tc
+        words = self._trigger_words()
+        full: list[str] = []
+        if tc.implicit_prefix and tc.body == "name" and tc.name_body is not None:
+            names = "|".join(_regex_escape(n) for n in self._name_body_names())
+            suffix = _regex_escape(tc.name_body.name_suffix)
+            full.append(rf"^\s*((?:{names}){suffix})[\s\S]*$")
+        elif tc.anchored or not (tc.section.begin or tc.call.begin).strip():
+            full.append(rf"^\s*({self._start_regex()})[\s\S]*$")
+        return {"words": words, "tokens": [], "patterns": [], "patterns_full": full}
+
+    def _start_regex(self) -> str:
+        """A regex for the start of the tool-call text (where the grammar takes over)."""
+        tc = self.tc
+        first = tc.section.begin or tc.call.begin
+        if first.strip():
+            return _regex_marker(first.lstrip())
+        start = r"\[\s*" if tc.array else ""
+        body = tc.json_body
+        start += r"\{\s*"
+        if body.id_key:
+            start += rf'(?:{_regex_escape(json.dumps(body.id_key))}\s*:\s*"[^"]*"\s*,\s*)?'
+        fixed = "".join(
+            rf"(?:{_regex_escape(json.dumps(k))}\s*:\s*{_regex_escape(json.dumps(v))}\s*,\s*)?"
+            for k, v in body.optional_fields.items()
+        )
+        return rf'{start}{fixed}{_regex_escape(json.dumps(body.name_key))}\s*:\s*"'
+
+
+def _seq(*parts: Optional[str]) -> str:
+    """A GBNF sequence of the non-empty parts."""
+    return " ".join(p for p in parts if p)
+
+
+def _regex_escape(text: str) -> str:
+    """Escape for std::regex (ECMAScript): the metacharacters, and \\n \\r \\t for readability."""
+    escaped = re.sub(r"[.^$|()*+?\[\]{}\\]", lambda m: "\\" + m.group(0), text)
+    return escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def _regex_marker(text: str) -> str:
+    """A marker as a regex: its whitespace runs may be any whitespace."""
+    return r"\s*".join(_regex_escape(part) for part in re.split(r"\s+", text))
+
+
+__all__ = ["NO_GRAMMAR", "GrammarPlan", "build_grammar", "derive_triggers"]

@@ -1,0 +1,691 @@
+"""parse_output: every wire shape of core/spec.py, interpreted generically, never raising."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from chatformats.parse import parse_output
+from chatformats.spec import Spec
+
+
+def make_spec(name: str, tool_calls: dict, **extra) -> Spec:
+    return Spec.model_validate({"spec_version": 1, "name": name, "tool_calls": tool_calls, **extra})
+
+
+THINK = {"begin": "<think>", "end": "</think>"}
+
+HERMES = make_spec(
+    "hermes",
+    {"call": {"begin": "<tool_call>\n", "end": "\n</tool_call>"}, "separator": "\n"},
+    reasoning=THINK,
+)
+LLAMA3 = make_spec(
+    "llama3",
+    {
+        "anchored": True,
+        "json": {
+            "name_key": "name",
+            "arguments_key": "parameters",
+            "optional_fields": {"type": "function"},
+        },
+        "special_tools": [
+            {
+                "names": ["wolfram_alpha", "brave_search", "python", "code_interpreter"],
+                "begin": "<|python_tag|>",
+                "body": "python_call",
+            }
+        ],
+    },
+)
+FUNCTIONARY_31 = make_spec(
+    "functionary-v3.1",
+    {
+        "call": {"begin": "<function=", "end": "</function>"},
+        "body": "name",
+        "name": {"name_suffix": ">"},
+        "special_tools": [{"names": ["python"], "begin": "<|python_tag|>", "body": "raw"}],
+    },
+)
+FUNCTIONARY_32 = make_spec(
+    "functionary-v3.2",
+    {
+        "implicit_prefix": ">>>",
+        "call": {"begin": ">>>"},
+        "body": "name",
+        "name": {"name_suffix": "\n"},
+        "content": {"begin": ">>>all\n"},
+        "special_tools": [{"names": ["python"], "body": "raw"}],
+    },
+)
+MISTRAL = make_spec(
+    "mistral",
+    {"section": {"begin": "[TOOL_CALLS]"}, "array": True, "json": {"id_key": "id"}, "ids": {"style": "alnum9"}},
+)
+FIREFUNCTION = make_spec("firefunction", {"section": {"begin": " functools"}, "array": True})
+DEEPSEEK_R1 = make_spec(
+    "deepseek-r1",
+    {
+        "section": {"begin": "<｜tool▁calls▁begin｜>", "end": "<｜tool▁calls▁end｜>"},
+        "section_end_optional": True,
+        "call": {"begin": "<｜tool▁call▁begin｜>function<｜tool▁sep｜>", "end": "\n```<｜tool▁call▁end｜>"},
+        "body": "name",
+        "name": {"name_suffix": "\n```json\n"},
+        "separator": "\n",
+    },
+    reasoning=THINK,
+)
+GENERIC = make_spec("generic", {"envelope": {}, "json": {"id_key": "id"}})
+
+ALL_SPECS = [HERMES, LLAMA3, FUNCTIONARY_31, FUNCTIONARY_32, MISTRAL, FIREFUNCTION, DEEPSEEK_R1, GENERIC]
+
+
+def tools(*names: str) -> list[dict]:
+    return [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in names]
+
+
+def ids(i: int) -> str:
+    return f"id{i}"
+
+
+def parse(spec: Spec, text: str, tool_list=None, **kw) -> dict:
+    return parse_output(spec, text, tool_list, id_factory=ids, **kw)
+
+
+def calls(message: dict) -> list[tuple[str, object]]:
+    """(name, parsed arguments) of each call: compare JSON values, not strings."""
+    return [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message.get("tool_calls", [])]
+
+
+def hermes_call(name: str, args: dict) -> str:
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + "\n</tool_call>"
+
+
+def r1_call(name: str, args: dict) -> str:
+    return (
+        "<｜tool▁call▁begin｜>function<｜tool▁sep｜>" + name + "\n```json\n"
+        + json.dumps(args, ensure_ascii=False) + "\n```<｜tool▁call▁end｜>"
+    )
+
+
+NESTED = {"query": {"filters": [{"field": "city", "in": ["Paris", "東京"]}], "limit": 3}, "note": "naïve \"quoted\" }{ ]["}
+
+
+# -- content only --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("text", ["Hello, world!", "  Two lines\nof text.  \n", "", "价格是 5 €"])
+def test_content_only_comes_back_as_is(spec, text):
+    message = parse(spec, text)
+    assert message == {"role": "assistant", "content": text}
+
+
+# -- Hermes / Qwen -------------------------------------------------------------------------------
+
+
+def test_hermes_content_and_call():
+    out = parse(HERMES, "Let me check.\n" + hermes_call("get_weather", {"city": "Paris"}))
+    assert out["content"] == "Let me check."
+    assert calls(out) == [("get_weather", {"city": "Paris"})]
+    assert out["tool_calls"][0]["id"] == "id0" and out["tool_calls"][0]["type"] == "function"
+
+
+def test_hermes_parallel_calls_are_all_parsed():
+    text = "\n".join(hermes_call(f"f{i}", {"i": i}) for i in range(4))
+    out = parse(HERMES, text)
+    assert out["content"] is None
+    assert calls(out) == [(f"f{i}", {"i": i}) for i in range(4)]
+    assert [c["id"] for c in out["tool_calls"]] == ["id0", "id1", "id2", "id3"]
+
+
+def test_hermes_nested_and_non_ascii_arguments_round_trip():
+    out = parse(HERMES, hermes_call("search", NESTED))
+    assert calls(out) == [("search", NESTED)]
+    assert "東京" in out["tool_calls"][0]["function"]["arguments"]  # ensure_ascii=False
+
+
+def test_marker_whitespace_is_flexible():
+    out = parse(HERMES, '<tool_call>{"name": "f", "arguments": {"a": 1}}</tool_call>')
+    assert calls(out) == [("f", {"a": 1})]
+    out = parse(HERMES, '<tool_call>\n\n  {"name": "f", "arguments": {}}  \n\n</tool_call>')
+    assert calls(out) == [("f", {})]
+
+
+def test_reasoning_then_call_is_parsed():
+    text = "<think>\nThe user wants weather.\n</think>\n\n" + hermes_call("get_weather", {"city": "Oslo"})
+    out = parse(HERMES, text)
+    assert out["reasoning_content"] == "The user wants weather."
+    assert out["content"] is None
+    assert calls(out) == [("get_weather", {"city": "Oslo"})]
+
+
+def test_reasoning_opened_by_the_prompt():
+    out = parse(HERMES, "Thinking hard.\n</think>\n\nThe answer is 4.", in_reasoning=True)
+    assert out == {"role": "assistant", "content": "The answer is 4.", "reasoning_content": "Thinking hard."}
+
+
+def test_unclosed_reasoning_is_all_reasoning():
+    out = parse(HERMES, "<think>\nStill thinking about <tool_call> things")
+    assert out["reasoning_content"] == "Still thinking about <tool_call> things"
+    assert out["content"] == "" and "tool_calls" not in out
+    out = parse(HERMES, "half a thought", in_reasoning=True)
+    assert out["reasoning_content"] == "half a thought" and out["content"] == ""
+
+
+def test_empty_reasoning_is_not_reported():
+    out = parse(HERMES, "<think>\n\n</think>\n\nHi")
+    assert out == {"role": "assistant", "content": "Hi"}
+
+
+def test_reasoning_is_only_reported_for_specs_with_reasoning():
+    out = parse(FUNCTIONARY_31, "<think>x</think>Hi")
+    assert out == {"role": "assistant", "content": "<think>x</think>Hi"}
+
+
+def test_json_in_prose_is_content_for_tagged_formats():
+    text = 'Example: {"name": "get_weather", "arguments": {"city": "Paris"}}'
+    assert parse(HERMES, text) == {"role": "assistant", "content": text}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The tool_call feature is great.",
+        "A lone <tool_call> marker.",
+        "Unclosed <tool_call>\n{\"name\": \"f\", \"arguments\": {}}",
+        "Closing only </tool_call> here",
+        "<tool_call>not json</tool_call>",
+        "<tool_call>\n[1, 2]\n</tool_call>",
+    ],
+)
+def test_the_word_or_a_lone_marker_stays_content(text):
+    assert parse(HERMES, text) == {"role": "assistant", "content": text}
+
+
+def test_malformed_call_followed_by_good_one():
+    bad = '<tool_call>\n{"name": "f", "arguments": {"a": }\n</tool_call>'
+    text = bad + "\n" + hermes_call("g", {"b": 2})
+    out = parse(HERMES, text)
+    assert out["content"] == bad  # no text lost
+    assert calls(out) == [("g", {"b": 2})]
+    assert out["tool_calls"][0]["id"] == "id0"
+
+
+def test_unknown_tool_stays_content():
+    text = hermes_call("rm_rf", {}) + "\n" + hermes_call("get_weather", {"city": "Rome"})
+    out = parse(HERMES, text, tools("get_weather"))
+    assert calls(out) == [("get_weather", {"city": "Rome"})]
+    assert out["content"] == hermes_call("rm_rf", {})
+    # without `tools`, any name is accepted
+    assert len(parse(HERMES, text)["tool_calls"]) == 2
+
+
+def test_content_around_calls_keeps_inner_spacing():
+    out = parse(HERMES, "Before " + hermes_call("f", {}) + " after")
+    assert out["content"] == "Before after"
+    assert calls(out) == [("f", {})]
+
+
+def test_arguments_as_a_json_string_are_accepted():
+    out = parse(HERMES, '<tool_call>{"name": "f", "arguments": "{\\"a\\": [1]}"}</tool_call>')
+    assert calls(out) == [("f", {"a": [1]})]
+
+
+def test_extra_keys_make_it_not_a_call():
+    text = '<tool_call>{"name": "f", "arguments": {}, "colour": "red"}</tool_call>'
+    assert parse(HERMES, text)["content"] == text
+
+
+def test_nan_is_not_json():
+    text = '<tool_call>{"name": "f", "arguments": {"x": NaN}}</tool_call>'
+    assert parse(HERMES, text)["content"] == text
+
+
+def test_max_calls():
+    spec = make_spec("one", {"call": {"begin": "<tool_call>", "end": "</tool_call>"}, "max_calls": 1})
+    out = parse(spec, hermes_call("a", {}) + hermes_call("b", {}))
+    assert calls(out) == [("a", {})]
+    assert out["content"] == hermes_call("b", {})
+
+
+# -- Llama 3.x -------------------------------------------------------------------------------
+
+
+def test_llama3_bare_json_at_start():
+    out = parse(LLAMA3, '  {"type": "function", "name": "get_weather", "parameters": {"city": "Lima"}}')
+    assert out["content"] is None
+    assert calls(out) == [("get_weather", {"city": "Lima"})]
+    out = parse(LLAMA3, '{"name": "get_weather", "parameters": {}}')
+    assert calls(out) == [("get_weather", {})]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Sure: {"name": "get_weather", "parameters": {"city": "Lima"}}',
+        '{"type": "object", "name": "x", "parameters": {}}',  # optional field with another value
+        '{"name": "Bob", "age": 42}',
+    ],
+)
+def test_llama3_json_in_prose_is_content(text):
+    assert parse(LLAMA3, text) == {"role": "assistant", "content": text}
+
+
+def test_llama3_call_then_text():
+    out = parse(LLAMA3, '{"name": "f", "parameters": {}}\nDone.')
+    assert calls(out) == [("f", {})]
+    assert out["content"] == "Done."
+
+
+def test_llama3_builtin_python_call():
+    out = parse(LLAMA3, '<|python_tag|>brave_search.call(query="today\'s news", count=3, safe=True)')
+    assert calls(out) == [("brave_search", {"query": "today's news", "count": 3, "safe": True})]
+    out = parse(LLAMA3, "<|python_tag|>wolfram_alpha.call(query=\"2+2\")", tools("wolfram_alpha"))
+    assert calls(out) == [("wolfram_alpha", {"query": "2+2"})]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "brave_search.call(__import__('os').system('x'))",
+        "brave_search.call(query=open('f').read())",
+        "unknown_tool.call(query='x')",
+        "brave_search.run(query='x')",
+        "brave_search.call(query='x'",
+        "",
+    ],
+)
+def test_llama3_python_call_accepts_literals_only(body):
+    text = "<|python_tag|>" + body
+    assert parse(LLAMA3, text) == {"role": "assistant", "content": text}
+
+
+def test_llama3_builtin_tool_must_be_offered_when_tools_given():
+    text = '<|python_tag|>brave_search.call(query="x")'
+    assert parse(LLAMA3, text, tools("get_weather"))["content"] == text
+
+
+# -- Functionary ----------------------------------------------------------------------------
+
+
+def test_functionary_31_calls_and_raw_python():
+    text = 'Hi<function=get_weather>{"city": "Oslo"}</function><function=noop>{}</function><|python_tag|>print("x")\n'
+    out = parse(FUNCTIONARY_31, text)
+    assert out["content"] == "Hi"
+    assert calls(out) == [("get_weather", {"city": "Oslo"}), ("noop", {}), ("python", {"code": 'print("x")'})]
+
+
+def test_functionary_31_missing_end_marker_stays_content():
+    text = '<function=get_weather>{"city": "Oslo"}'
+    assert parse(FUNCTIONARY_31, text)["content"] == text
+
+
+def test_functionary_32_implicit_prefix_and_content_marker():
+    out = parse(FUNCTIONARY_32, 'all\nHi there>>>get_weather\n{"city": "Paris"}')
+    assert out["content"] == "Hi there"
+    assert calls(out) == [("get_weather", {"city": "Paris"})]
+    out = parse(FUNCTIONARY_32, 'get_weather\n{"city": "Paris"}\n>>>get_time\n{}')
+    assert calls(out) == [("get_weather", {"city": "Paris"}), ("get_time", {})]
+    assert out["content"] is None
+
+
+def test_functionary_32_raw_python_without_begin():
+    out = parse(FUNCTIONARY_32, "python\nimport math\nprint(math.pi)")
+    assert calls(out) == [("python", {"code": "import math\nprint(math.pi)"})]
+
+
+def test_functionary_32_plain_text_and_lookalikes():
+    assert parse(FUNCTIONARY_32, "Hello") == {"role": "assistant", "content": "Hello"}
+    # `all` is a content marker only as a whole word
+    out = parse(FUNCTIONARY_32, "allocate\n{}")
+    assert calls(out) == [("allocate", {})]
+    assert parse(FUNCTIONARY_32, "a >>> b")["content"] == "a >>> b"
+
+
+# -- Mistral / Firefunction -----------------------------------------------------------------
+
+
+def test_mistral_ids_come_from_the_output():
+    text = '[TOOL_CALLS][{"name": "a", "arguments": {}, "id": "abcdefghi"}, {"name": "b", "arguments": {"k": 2}}]'
+    out = parse_output(MISTRAL, text)
+    assert calls(out) == [("a", {}), ("b", {"k": 2})]
+    assert out["tool_calls"][0]["id"] == "abcdefghi"
+    assert re.fullmatch(r"[A-Za-z0-9]{9}", out["tool_calls"][1]["id"])
+
+
+def test_mistral_array_with_a_bad_element_is_content():
+    text = '[TOOL_CALLS][{"name": "a", "arguments": {}}, {"nom": "b"}]'
+    assert parse(MISTRAL, text)["content"] == text
+    assert parse(MISTRAL, "[TOOL_CALLS] and more")["content"] == "[TOOL_CALLS] and more"
+
+
+def test_firefunction_leading_space_is_optional():
+    for text in [' functools[{"name": "a", "arguments": {"x": 1}}]', 'functools[{"name": "a", "arguments": {"x": 1}}]']:
+        out = parse(FIREFUNCTION, text)
+        assert calls(out) == [("a", {"x": 1})] and out["content"] is None
+    two = ' functools[{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"y": "é"}}]'
+    assert calls(parse(FIREFUNCTION, two)) == [("a", {}), ("b", {"y": "é"})]
+
+
+def test_firefunction_word_inside_prose_is_content():
+    text = "I like myfunctools[1] and functools.partial"
+    assert parse(FIREFUNCTION, text)["content"] == text
+
+
+# -- DeepSeek R1 ----------------------------------------------------------------------------
+
+
+def test_deepseek_r1_reasoning_and_parallel_calls():
+    text = (
+        "<think>\nNeed two lookups.\n</think>\n\n<｜tool▁calls▁begin｜>"
+        + r1_call("get_weather", {"city": "Paris"}) + "\n" + r1_call("search", NESTED)
+        + "<｜tool▁calls▁end｜>"
+    )
+    out = parse(DEEPSEEK_R1, text)
+    assert out["reasoning_content"] == "Need two lookups."
+    assert out["content"] is None
+    assert calls(out) == [("get_weather", {"city": "Paris"}), ("search", NESTED)]
+
+
+def test_deepseek_r1_section_end_is_optional():
+    out = parse(DEEPSEEK_R1, "<｜tool▁calls▁begin｜>" + r1_call("f", {"a": 1}))
+    assert calls(out) == [("f", {"a": 1})]
+
+
+def test_deepseek_r1_calls_only_count_inside_a_section():
+    text = r1_call("f", {"a": 1})
+    assert parse(DEEPSEEK_R1, text)["content"] == text
+    assert parse(DEEPSEEK_R1, "<｜tool▁calls▁begin｜>oops")["content"] == "<｜tool▁calls▁begin｜>oops"
+
+
+def test_required_section_end():
+    spec = make_spec(
+        "closed", {"section": {"begin": "<calls>", "end": "</calls>"}, "call": {"begin": "<c>", "end": "</c>"}}
+    )
+    good = '<calls><c>{"name": "f", "arguments": {}}</c> <c>{"name": "g", "arguments": {}}</c></calls>'
+    assert calls(parse(spec, good)) == [("f", {}), ("g", {})]
+    unclosed = '<calls><c>{"name": "f", "arguments": {}}</c>'
+    assert parse(spec, unclosed)["content"] == unclosed
+
+
+# -- generic envelope -----------------------------------------------------------------------
+
+
+def test_envelope_shapes():
+    out = parse(GENERIC, '{"tool_calls": [{"name": "a", "arguments": {}, "id": "x1"}, {"name": "b", "arguments": {"n": 1}}]}')
+    assert calls(out) == [("a", {}), ("b", {"n": 1})]
+    assert [c["id"] for c in out["tool_calls"]] == ["x1", "id1"]
+    out = parse(GENERIC, '\n{"tool_call": {"name": "a", "arguments": {"q": "ü"}}}\n')
+    assert calls(out) == [("a", {"q": "ü"})] and out["content"] is None
+    assert parse(GENERIC, '{"response": "Hello!"}') == {"role": "assistant", "content": "Hello!"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"answer": 42}', '{"tool_call": {"name": "a"}} extra', '{"tool_calls": "no"}', "{", '{"response": 3}'],
+)
+def test_envelope_anything_else_is_content(text):
+    assert parse(GENERIC, text) == {"role": "assistant", "content": text}
+
+
+def test_envelope_unknown_tool_is_content():
+    text = '{"tool_call": {"name": "nope", "arguments": {}}}'
+    assert parse(GENERIC, text, tools("a"))["content"] == text
+
+
+# -- options ----------------------------------------------------------------------------------
+
+
+def test_json_string_content_encoding():
+    spec = make_spec("jsonc", {"call": {"begin": "<c>", "end": "</c>"}, "content_encoding": "json_string"})
+    assert parse(spec, '"Hello\\nworld"')["content"] == "Hello\nworld"
+    assert parse(spec, "not a json string")["content"] == "not a json string"
+
+
+@pytest.mark.parametrize("style,pattern", [("random", r"call_[A-Za-z0-9]{24}"), ("alnum9", r"[A-Za-z0-9]{9}"), ("index", r"0")])
+def test_id_styles(style, pattern):
+    spec = make_spec("ids", {"call": {"begin": "<c>", "end": "</c>"}, "ids": {"style": style}})
+    out = parse_output(spec, '<c>{"name": "f", "arguments": {}}</c>')
+    assert re.fullmatch(pattern, out["tool_calls"][0]["id"])
+
+
+def test_spec_keys_are_honoured():
+    spec = make_spec(
+        "keys",
+        {"call": {"begin": "<c>", "end": "</c>"}, "json": {"name_key": "tool", "arguments_key": "args", "id_key": "cid"}},
+    )
+    out = parse(spec, '<c>{"cid": "c-7", "tool": "f", "args": {"z": null}}</c>')
+    assert calls(out) == [("f", {"z": None})] and out["tool_calls"][0]["id"] == "c-7"
+
+
+# -- robustness -------------------------------------------------------------------------------
+
+
+GARBAGE = [
+    "<tool_call>" * 50,
+    "{" * 5000,
+    "[" * 3000 + "]" * 3000,
+    "<|python_tag|>" + "(" * 500,
+    "\x00\udcff\ufffd",
+    '<tool_call>{"name": "f", "arguments": {"a": "' + "\\" * 101,
+    "[TOOL_CALLS]" + "[" * 2000,
+    "<think>",
+    "</think>",
+    ">>>",
+    ">>>all",
+    '{"tool_calls": [' * 400,
+]
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("text", GARBAGE, ids=range(len(GARBAGE)))
+def test_never_raises_and_loses_nothing(spec, text):
+    out = parse(spec, text)
+    assert out["role"] == "assistant"
+    # an empty reasoning block / an empty content marker rightly parse to empty content
+    opens_reasoning = spec.reasoning is not None and text.startswith("<think>")
+    content_marker = spec is FUNCTIONARY_32 and text == ">>>all"
+    if "tool_calls" not in out and not opens_reasoning and not content_marker:
+        assert out["content"] == text
+
+
+# -- the built-in specs (specs/*.yaml) ----------------------------------------------------------
+
+from chatformats.check import example_tools, messages_match  # noqa: E402
+from chatformats.registry import get_registry  # noqa: E402
+
+REGISTRY = get_registry()
+BUILTIN = [
+    "deepseek-r1", "deepseek-v3.1", "firefunction-v2", "functionary-v3.1", "functionary-v3.2",
+    "generic", "hermes", "llama3", "mistral-nemo",
+]
+EXAMPLES = [
+    (name, example) for name in BUILTIN for example in REGISTRY.get(name).spec.examples
+]
+
+
+def real(name: str) -> Spec:
+    return REGISTRY.get(name).spec
+
+
+def real_tools(name: str) -> list[dict]:
+    return example_tools(REGISTRY.get(name))
+
+
+def test_every_builtin_spec_has_examples():
+    assert {name for name, _ in EXAMPLES} == set(BUILTIN)
+
+
+@pytest.mark.parametrize("name,example", EXAMPLES, ids=[f"{n}-{e.name}" for n, e in EXAMPLES])
+def test_spec_examples_parse(name, example):
+    tool_list = example_tools(REGISTRY.get(name), example.tools)
+    out = parse_output(real(name), example.output, tool_list)
+    assert messages_match(out, example.message), out
+
+
+def test_real_hermes_shapes():
+    spec, tl = real("hermes"), real_tools("hermes")
+    text = "I'll look.\n" + "\n".join(
+        hermes_call(n, a) for n, a in [("get_weather", {"city": "Zürich", "unit": "celsius"}), ("get_time", {"timezone": "Asia/東京"})]
+    )
+    out = parse(spec, text, tl)
+    assert out["content"] == "I'll look."
+    assert calls(out) == [("get_weather", {"city": "Zürich", "unit": "celsius"}), ("get_time", {"timezone": "Asia/東京"})]
+    assert "東京" in out["tool_calls"][1]["function"]["arguments"]
+    nested = parse(spec, hermes_call("get_weather", {"city": NESTED}), tl)
+    assert calls(nested) == [("get_weather", {"city": NESTED})]
+
+
+def test_real_hermes_reasoning_cases():
+    spec, tl = real("hermes"), real_tools("hermes")
+    out = parse(spec, "<think>\nWeather.\n</think>\n\n" + hermes_call("get_weather", {"city": "Lima"}), tl)
+    assert out["reasoning_content"] == "Weather." and out["content"] is None and len(out["tool_calls"]) == 1
+    # unclosed: everything after <think> is reasoning
+    out = parse(spec, "<think>\nI wonder whether {\"name\": 1} helps", tl)
+    assert out == {"role": "assistant", "content": "", "reasoning_content": 'I wonder whether {"name": 1} helps'}
+    # the prompt opened the block (Qwen3 / QwQ / R1 distills end the prompt with <think>)
+    out = parse(spec, "Hmm.\n</think>\n\nParis.", tl, in_reasoning=True)
+    assert out == {"role": "assistant", "content": "Paris.", "reasoning_content": "Hmm."}
+
+
+def test_a_call_drafted_inside_closed_reasoning_is_reasoning():
+    spec, tl = real("hermes"), real_tools("hermes")
+    draft = hermes_call("get_weather", {"city": "Rome"})
+    out = parse(spec, "<think>I will send " + draft + " next.</think>\nOK.", tl)
+    assert "tool_calls" not in out
+    assert out["reasoning_content"] == "I will send " + draft + " next." and out["content"] == "OK."
+
+
+def test_an_unclosed_reasoning_block_ends_at_a_well_formed_call():
+    spec, tl = real("hermes"), real_tools("hermes")
+    out = parse(spec, "Need weather.\n" + hermes_call("get_weather", {"city": "Rome"}), tl, in_reasoning=True)
+    assert out["reasoning_content"] == "Need weather." and out["content"] is None
+    assert calls(out) == [("get_weather", {"city": "Rome"})]
+    r1 = real("deepseek-r1")
+    text = "<｜tool▁calls▁begin｜>" + r1_call("get_weather", {"city": "Oslo"}) + "<｜tool▁calls▁end｜>"
+    out = parse(r1, text, real_tools("deepseek-r1"), in_reasoning=True)
+    assert "reasoning_content" not in out and calls(out) == [("get_weather", {"city": "Oslo"})]
+
+
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("hermes", 'Use {"name": "get_weather", "arguments": {"city": "Paris"}} to call it.'),
+        ("llama3", 'Send {"name": "get_weather", "parameters": {"city": "Rome"}} yourself.'),
+        ("hermes", "The tool_call tag is <tool_call>."),
+        ("hermes", "<tool_call>"),
+        ("hermes", "</tool_call>"),
+        ("functionary-v3.1", "<function=get_weather>"),
+        ("mistral-nemo", "[TOOL_CALLS]"),
+        ("deepseek-r1", "<｜tool▁calls▁begin｜>"),
+        ("firefunction-v2", "functools is a Python module; functools[0] fails."),
+    ],
+)
+def test_real_specs_prose_and_lone_markers_stay_content(name, text):
+    assert parse(real(name), text, real_tools(name)) == {"role": "assistant", "content": text}
+
+
+def test_real_malformed_call_then_good_call():
+    spec, tl = real("hermes"), real_tools("hermes")
+    bad = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"\n</tool_call>'
+    out = parse(spec, bad + "\n" + hermes_call("get_time", {"timezone": "UTC"}), tl)
+    assert out["content"] == bad
+    assert calls(out) == [("get_time", {"timezone": "UTC"})]
+    v31 = real("functionary-v3.1")
+    out = parse(v31, '<function=get_weather>{"city": }</function><function=get_time>{"timezone": "UTC"}</function>',
+                real_tools("functionary-v3.1"))
+    assert out["content"] == '<function=get_weather>{"city": }</function>'
+    assert calls(out) == [("get_time", {"timezone": "UTC"})]
+
+
+def test_real_unknown_tool_stays_content():
+    text = hermes_call("delete_everything", {})
+    assert parse(real("hermes"), text, real_tools("hermes"))["content"] == text
+    text = '{"name": "delete_everything", "parameters": {}}'
+    assert parse(real("llama3"), text, real_tools("llama3"))["content"] == text
+
+
+def test_real_mistral_ids():
+    spec = real("mistral-nemo")
+    out = parse_output(spec, '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo"}, "id": "Ab3dE6gH9"},'
+                             ' {"name": "get_time", "arguments": {"timezone": "UTC"}}]', real_tools("mistral-nemo"))
+    assert out["tool_calls"][0]["id"] == "Ab3dE6gH9"
+    assert re.fullmatch(r"[A-Za-z0-9]{9}", out["tool_calls"][1]["id"])
+
+
+def test_real_functionary_v32():
+    spec, tl = real("functionary-v3.2"), real_tools("functionary-v3.2")
+    assert parse(spec, "all\nJust text.", tl) == {"role": "assistant", "content": "Just text."}
+    out = parse(spec, "python\nimport os\nprint(os.getcwd())\n", tl)
+    assert calls(out) == [("python", {"code": "import os\nprint(os.getcwd())"})]
+    out = parse(spec, 'all\nRunning.>>>python\n{"code": "print(1)"}>>>get_time\n{"timezone": "UTC"}', tl)
+    assert out["content"] == "Running."
+    assert calls(out) == [("python", {"code": "print(1)"}), ("get_time", {"timezone": "UTC"})]
+
+
+def test_real_functionary_v31_python():
+    spec, tl = real("functionary-v3.1"), real_tools("functionary-v3.1")
+    out = parse(spec, '<|python_tag|>{"code": "print(\'json form\')"}', tl)
+    assert calls(out) == [("python", {"code": "print('json form')"})]
+    out = parse(spec, "<|python_tag|>for i in range(3):\n    print(i)", tl)
+    assert calls(out) == [("python", {"code": "for i in range(3):\n    print(i)"})]
+    out = parse(spec, "<|python_tag|>print(1)", real_tools("functionary-v3.1")[:2])  # python not offered
+    assert out["content"] == "<|python_tag|>print(1)"
+
+
+def test_real_llama3_builtin_and_json():
+    spec, tl = real("llama3"), real_tools("llama3")
+    out = parse(spec, '<|python_tag|>brave_search.call(query="x")', tl)
+    assert calls(out) == [("brave_search", {"query": "x"})] and out["content"] is None
+    # Llama 3.2 writes a JSON call after <|python_tag|>
+    out = parse(spec, '<|python_tag|>{"name": "get_time", "parameters": {"timezone": "UTC"}}', tl)
+    assert calls(out) == [("get_time", {"timezone": "UTC"})]
+    # one call per message (max_calls: 1): a second JSON object is content
+    out = parse(spec, '{"name": "get_time", "parameters": {"timezone": "UTC"}} {"name": "get_time", "parameters": {}}', tl)
+    assert calls(out) == [("get_time", {"timezone": "UTC"})]
+    assert out["content"] == '{"name": "get_time", "parameters": {}}'
+
+
+def test_real_deepseek_r1_unclosed_section_and_string_arguments():
+    spec, tl = real("deepseek-r1"), real_tools("deepseek-r1")
+    out = parse(spec, "<｜tool▁calls▁begin｜>" + r1_call("get_weather", {"city": "Paris"}), tl)
+    assert calls(out) == [("get_weather", {"city": "Paris"})] and out["content"] is None
+    # templates that apply tojson to string arguments write a JSON string holding the object
+    text = ("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n"
+            '"{\\"city\\": \\"Paris\\"}"\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>')
+    assert calls(parse(spec, text, tl)) == [("get_weather", {"city": "Paris"})]
+    v31 = real("deepseek-v3.1")
+    out = parse(v31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{\"timezone\": \"UTC\"}"
+                     "<｜tool▁call▁end｜>", real_tools("deepseek-v3.1"))  # section end is required here
+    assert "tool_calls" not in out
+
+
+def test_real_firefunction_leading_space():
+    spec, tl = real("firefunction-v2"), real_tools("firefunction-v2")
+    call = 'functools[{"name": "get_time", "arguments": {"timezone": "UTC"}}]'
+    for text in (" " + call, call, "Sure. " + call):
+        out = parse(spec, text, tl)
+        assert calls(out) == [("get_time", {"timezone": "UTC"})]
+        assert out["content"] == ("Sure." if text.startswith("Sure") else None)
+
+
+def test_real_generic_envelope():
+    spec, tl = real("generic"), real_tools("generic")
+    out = parse(spec, '{"tool_call": {"name": "get_time", "arguments": {"timezone": "UTC"}}}', tl)
+    assert calls(out) == [("get_time", {"timezone": "UTC"})]
+    out = parse(spec, '{"tool_calls": [{"name": "get_time", "arguments": {}, "id": "c1"},'
+                      ' {"name": "get_weather", "arguments": {"city": "Oslo"}}]}', tl)
+    assert [c["id"] for c in out["tool_calls"]] == ["c1", "id1"]
+    assert parse(spec, '  {"response": "Hi!"}\n', tl) == {"role": "assistant", "content": "Hi!"}
+    for text in ['{"reply": "x"}', "Sure, here it is.", '{"response": "a"} trailing']:
+        assert parse(spec, text, tl) == {"role": "assistant", "content": text}
+
+
+def test_compiled_spec_is_cached():
+    from chatformats.parse import _compiled
+
+    spec = real("hermes")
+    assert _compiled(spec) is _compiled(spec)
