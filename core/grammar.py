@@ -17,7 +17,6 @@ from typing import Any, Optional
 from .json_schema_gbnf import GbnfBuilder, gbnf_literal, kv_sequence, until_rule
 from .spec import Spec, SpecialTool, ToolCalls, Triggers
 
-_SINGLE_WS = re.compile(r"( |\n[ \t]{0,20})?")
 _CACHE_SIZE = 64
 _cache: dict[tuple[int, str, str, bool, str], tuple[Spec, Optional["GrammarPlan"]]] = {}
 
@@ -157,14 +156,16 @@ class _Planner:
                 raise ValueError(f"tool_choice names {named!r}, which is not among the tools offered")
             self.tools = {named: self.tools[named]}
         self.max_calls = 1 if not parallel else self.tc.max_calls
-        special_names = {n for st in self.tc.special_tools for n in st.names}
-        self.regular = {n: p for n, p in self.tools.items() if n not in special_names}
+        # Special tools keep the regular form too (Llama 3.2 calls `python` as plain JSON).
+        self.regular = dict(self.tools)
         self.specials = [
             (st, [n for n in st.names if n in self.tools])
             for st in self.tc.special_tools
             if any(n in self.tools for n in st.names)
         ]
         self.b = GbnfBuilder()
+        # Bounded, so a model cannot loop on whitespace between markers forever.
+        self.b.add_rule("gap", "[ \\t\\r\\n]{0,32}")
 
     # .. entry point
 
@@ -201,7 +202,7 @@ class _Planner:
             think = self.b.add_rule("reasoning", f"({self._marker(r.begin)})? {body} {self._marker(r.end)}")
             parts.append(f"({think} ws)?")
         if forced or self.tc.envelope is not None:
-            parts.append(f"ws {calls} ws")
+            parts.append(f"gap {calls} ws")
         else:
             stops = self._trigger_words() or []
             content = until_rule(self.b, stops, "content") if stops else "any-text"
@@ -225,11 +226,8 @@ class _Planner:
         return " ".join(p for p in (self._ws_run(lead), gbnf_literal(core), self._ws_run(trail)) if p)
 
     def _ws_run(self, run: str) -> str:
-        if not run:
-            return ""
-        if _SINGLE_WS.fullmatch(run):
-            return "ws"
-        return f"({gbnf_literal(run)} | ws)"
+        """Whitespace written in a marker: templates indent and wrap markers freely."""
+        return "gap" if run else ""
 
     # .. one call
 
@@ -394,12 +392,14 @@ class _Planner:
         n = self.max_calls
         more = self._repeat(f'"," ws {call} ws', 0, None if n is None else n - 1)
         begin = self._marker(self.tc.section.begin, self.tc.implicit_prefix)
-        body = _seq(begin, '"[" ws', call, "ws", more, '"]"', self._section_end())
+        body = _seq(begin, 'gap "[" ws', call, "ws", more, '"]"', self._section_end())
         return self.b.add_rule("tool-calls", body)
 
     def _section_end(self) -> str:
         end = self._marker(self.tc.section.end)
-        return f"({end})?" if end and self.tc.section_end_optional else end
+        if not end:
+            return ""
+        return f"(gap {end})?" if self.tc.section_end_optional else f"gap {end}"
 
     def _tool_output(self) -> str:
         """The tool-call text: a section of calls, and/or special calls."""
@@ -481,7 +481,7 @@ class _Planner:
         for st, offered in self.specials:
             if st.begin is None and st.body == "raw":
                 names += offered
-        return names
+        return list(dict.fromkeys(names))
 
     def derived_triggers(self) -> dict[str, list[str]]:
         """Triggers derived from the tool-call shape (ignoring spec.triggers)."""

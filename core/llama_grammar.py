@@ -177,6 +177,22 @@ def _new_grammar(vocab: Vocab, gbnf: str) -> Any:
     return llama_cpp.llama_sampler_init_grammar(vocab.ptr, gbnf.encode("utf-8"), ROOT)
 
 
+# a GBNF token: string literal, char class, comment, or a {m,n} repetition (the rest is skipped)
+_GBNF_SCAN = re.compile(
+    r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|#[^\n]*|\{\s*(\d+)\s*,\s*(\d+)\s*\}'
+)
+
+
+def _check_repetitions(gbnf: str) -> None:
+    """Reject `{m,n}` with n < m: llama.cpp's parser then loops on an unsigned underflow and
+    allocates until the process is killed (llama-grammar.cpp handle_repetitions)."""
+    for match in _GBNF_SCAN.finditer(gbnf):
+        if match.group(1) is not None and int(match.group(2)) < int(match.group(1)):
+            raise GrammarError(
+                f"llama.cpp rejects the grammar: repetition {match.group(0)} has max < min"
+            )
+
+
 def validate_gbnf(gbnf: str, *, vocab: VocabLike = None) -> None:
     """Raise GrammarError with llama.cpp's message when it cannot parse `gbnf` (root rule `root`)."""
     if not isinstance(gbnf, str) or not gbnf.strip():
@@ -186,6 +202,7 @@ def validate_gbnf(gbnf: str, *, vocab: VocabLike = None) -> None:
     voc = get_vocab(vocab)
     if gbnf in voc.valid_grammars:
         return
+    _check_repetitions(gbnf)
     with _native_messages() as messages:
         smpl = _new_grammar(voc, gbnf)
     if not smpl:
@@ -205,6 +222,7 @@ def regex_escape(word: str) -> str:
 
 
 _QUANTIFIER = re.compile(r"\{\d+(?:,\d*)?\}")
+_SAME_ESCAPES = frozenset("dDsSwWbBnrtfvx0123456789")
 
 
 @lru_cache(maxsize=256)
@@ -221,10 +239,17 @@ def _to_python_regex(pattern: str) -> "re.Pattern[bytes]":
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
+            esc = pattern[i + 1]
+            # only escapes that mean the same in ECMAScript and Python: others (\A \Z \z
+            # \p ...) would make the Python mirror and std::regex disagree on when a trigger fires
+            if esc.isalnum() and esc not in _SAME_ESCAPES:
+                raise GrammarError(f"trigger pattern {pattern!r}: unsupported escape \\{esc}")
             out.append(pattern[i : i + 2])
             i += 2
             continue
         if in_class:
+            if ch == "[":  # std::regex reads [:alpha:] [.x.] [=x=] here; Python a literal "["
+                raise GrammarError(f"trigger pattern {pattern!r}: write a '[' inside [...] as \\[")
             in_class = ch != "]"
         elif ch == "[":
             in_class = True
@@ -243,6 +268,8 @@ def _to_python_regex(pattern: str) -> "re.Pattern[bytes]":
             continue
         elif ch == "(" and pattern[i + 1 : i + 2] == "?" and pattern[i + 2 : i + 3] not in (":", "=", "!"):
             raise GrammarError(f"trigger pattern {pattern!r}: std::regex supports only (?: (?= (?!")
+        elif ch == "+" and out and out[-1][-1:] in ("*", "+", "?", "}") and not out[-1].startswith("\\"):
+            raise GrammarError(f"trigger pattern {pattern!r}: possessive quantifiers are not ECMAScript")
         elif ch == "$":
             ch = r"\Z"
         elif ch == ".":

@@ -13,6 +13,15 @@ Conventions of the returned message:
 - ``tool_calls[i].function.arguments``: ``json.dumps(value, ensure_ascii=False)`` of the parsed
   JSON arguments (so it is canonical JSON, not the model's exact spacing).
 - Never raises on model output: anything that is not a well-formed call stays in content.
+
+How the spec is read (see core/spec.py): markers match with flexible whitespace at their edges;
+a call is a JSON object with exactly the keys of the call shape (name, arguments, id, optional
+fields), arguments being an object or a JSON string holding one; a candidate that does not parse
+(bad JSON, missing end marker, unknown tool when `tools` is given, more than max_calls) stays
+content and scanning goes on right after its opening marker. Reasoning is recognised at the start
+of the output; a reasoning block that is never closed ends at its first well-formed call block
+(everything is reasoning when there is none). Special tools: `raw` bodies run to the tool's
+`end` (or its `stop` markers, or the end of output); `python_call` bodies need a `begin` marker.
 """
 
 from __future__ import annotations
@@ -469,8 +478,9 @@ class _Scanner:
                     decoded = json.loads(stripped)
                 except ValueError:
                     decoded = None
-                if isinstance(decoded, str):
-                    raw = decoded
+                if isinstance(decoded, str):  # keep the whitespace around the JSON string
+                    lead = len(raw) - len(raw.lstrip())
+                    raw = raw[:lead] + decoded + raw[lead + len(stripped) :]
             self._emit_content(raw)
 
     def _removed(self) -> None:

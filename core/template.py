@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Callable, Optional
 
@@ -70,7 +71,13 @@ def _raise_exception(message: Any = "") -> None:
 
 
 def strftime_now(fmt: str) -> str:
-    """The current local time formatted with `fmt` (HF's `strftime_now` global)."""
+    """The current local time formatted with `fmt` (HF's `strftime_now` global).
+
+    `SOURCE_DATE_EPOCH` (the reproducible-builds convention) pins the clock, for repeatable prompts.
+    """
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime(fmt)
     return datetime.now().strftime(fmt)
 
 

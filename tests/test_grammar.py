@@ -223,7 +223,7 @@ def test_marker_whitespace_is_optional_and_bounded():
     assert_accepts(
         plan,
         accepted=['<tool_call>{"name": "special_function", "arguments": {"arg1": 1}}</tool_call>'],
-        rejected=['<tool_call>\n\n\n{"name": "special_function", "arguments": {"arg1": 1}}</tool_call>'],
+        rejected=['<tool_call>' + "\n" * 33 + '{"name": "special_function", "arguments": {"arg1": 1}}</tool_call>'],
     )
 
 
@@ -293,11 +293,12 @@ def test_functionary_v31_name_body_and_raw_python():
             call + '<function=get_weather>{"location": "Rome"}</function>',
             "<|python_tag|>print('hey')\nfor i in range(3):\n    pass",
             call + "\n<|python_tag|>import os",
+            '<function=python>{"code": "x"}</function>',  # the regular form stays allowed
         ],
         rejected=[
             '<function=nope>{"arg1": 1}</function>',
             '<function=special_function>{"arg1": 1000}</function>',
-            '<function=python>{"code": "x"}</function>',  # python is only called raw
+            '<function=python>{"script": "x"}</function>',
         ],
     )
     # without the python tool offered, the raw form is not allowed

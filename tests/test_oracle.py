@@ -43,7 +43,8 @@ FORMAT_TEMPLATES = {
     "mistral-nemo": [
         "mistralai-Mistral-Nemo-Instruct-2407.jinja",
         "vllm-tool_chat_template_mistral.jinja",
-        "vllm-tool_chat_template_mistral_parallel.jinja",
+        # (vllm-tool_chat_template_mistral_parallel is left out: it renders the last user turn
+        # differently once an answer follows it, so the delta is not a continuation of the prompt.)
     ],
     "firefunction-v2": ["fireworks-ai-llama-3-firefunction-v2.jinja"],
     "deepseek-r1": [
@@ -88,6 +89,23 @@ def _id(case):
     return f"{fmt}-{template.removesuffix('.jinja')}-{kind}-{choice}"
 
 
+def _stable_ids(message, delta):
+    """Ids the parser made up (not in the output) are random: show them as such."""
+    if not message:
+        return message
+    calls = [
+        {**call, "id": call["id"] if call["id"] in delta else "(generated)"}
+        for call in message.get("tool_calls") or []
+    ]
+    return {**message, "tool_calls": calls} if calls else message
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(monkeypatch):
+    """Templates print today's date (strftime_now): pin it so snapshots are stable."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1735689600")  # 2025-01-01 00:00 UTC
+
+
 @pytest.fixture
 def snapshot_text(snapshot):
     return snapshot.with_defaults(extension_class=TextSnapshot)
@@ -114,7 +132,7 @@ def test_round_trip(case, snapshot_text):
             in_reasoning=str(result.in_reasoning),
             triggers=result.triggers,
             grammar=result.grammar,
-            parsed=result.parsed,
+            parsed=_stable_ids(result.parsed, result.delta),
         )
     if result.skipped:
         pytest.skip(result.skipped)

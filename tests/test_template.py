@@ -199,3 +199,10 @@ def test_generation_block_renders_its_body():
     # HF's {% generation %} marks assistant text for training masks; a prompt just shows it.
     source = "{% for m in messages %}{% generation %}{{ m }}{% endgeneration %};{% endfor %}"
     assert render(source, messages=["a", "b"]) == "a;b;"
+
+
+def test_source_date_epoch_pins_strftime_now(monkeypatch):
+    from chatformats.template import strftime_now
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1735689600")
+    assert strftime_now("%d %b %Y") == "01 Jan 2025"
