@@ -1,6 +1,7 @@
 """chatformats: declarative tool-calling formats for local LLMs, run on llama.cpp."""
 
-from .api import parse, plan, render, stream_parser
+# `render` and `parse` are also submodule names, so the package exports these under longer names.
+from .api import parse as parse_output, plan, render as render_request, stream_parser
 from .hookspecs import hookimpl
 from .loader import SpecError, load_spec_file
 from .registry import Format, Registry, get_registry
@@ -16,9 +17,9 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "load_spec_file",
-    "parse",
+    "parse_output",
     "plan",
-    "render",
+    "render_request",
     "stream_parser",
 ]
 

@@ -45,6 +45,7 @@ def plan(
     tool_choice: Any = "auto",
     parallel_tool_calls: bool = True,
     *,
+    in_reasoning: bool = False,
     registry: Optional[Registry] = None,
     validate: bool = True,
 ):
@@ -66,6 +67,7 @@ def plan(
         tool_choice=tool_choice,
         parallel_tool_calls=parallel_tool_calls,
         triggers=triggers,
+        in_reasoning=in_reasoning,
     )
     if result is None or result is NO_GRAMMAR:
         return None

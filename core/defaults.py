@@ -32,8 +32,10 @@ def choose_triggers(format, tools, tool_choice):
 
 
 @hookimpl(trylast=True)
-def build_grammar(format, tools, tool_choice, parallel_tool_calls, triggers):
-    plan = build_from_spec(format.spec, tools, tool_choice, parallel_tool_calls, triggers=triggers)
+def build_grammar(format, tools, tool_choice, parallel_tool_calls, triggers, in_reasoning):
+    plan = build_from_spec(
+        format.spec, tools, tool_choice, parallel_tool_calls, triggers=triggers, in_reasoning=in_reasoning
+    )
     return NO_GRAMMAR if plan is None else plan
 
 

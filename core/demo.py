@@ -70,6 +70,7 @@ REAL_TEMPLATES = {
     "deepseek-r1": "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
     "deepseek-v3.1": "deepseek-ai-DeepSeek-V3.1.jinja",
     "generic": "google-gemma-2-2b-it.jinja",
+    "command-r7b": "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja",
 }
 
 
@@ -110,6 +111,19 @@ def invalid_calls(message: dict[str, Any], tools: list[dict[str, Any]]) -> list[
     return problems
 
 
+def skip_reasoning(model, fmt, in_reasoning: bool):
+    """(logit_bias, steps) that keep a random-weight model out of reasoning, where it would ramble
+    until max_tokens: close a block the prompt opened at once, or never open one."""
+    reasoning = fmt.spec.reasoning
+    if reasoning is None:
+        return None, None
+    if in_reasoning:
+        end = model.single_token(reasoning.end)
+        return ({end: 100.0}, 1) if end is not None else (None, None)
+    begin = model.single_token(reasoning.begin)
+    return ({begin: float("-inf")}, None) if begin is not None else (None, None)
+
+
 def run_demo(formats: Optional[list[str]] = None, seed: int = 0, out=print) -> int:
     from .registry import get_registry
     from .runtime import ChatModel
@@ -129,8 +143,15 @@ def run_demo(formats: Optional[list[str]] = None, seed: int = 0, out=print) -> i
         out(f"== {fmt.name}  (template: {described})")
         messages = [{"role": "user", "content": "What's the weather in Paris for 3 days?"}]
         for choice in ("required", "auto"):
-            result = model.chat(
-                messages, tools=DEMO_TOOLS, tool_choice=choice, max_tokens=160, temperature=0.8, seed=seed
+            prepared = model.prepare(messages, DEMO_TOOLS, choice, parallel_tool_calls=False)
+            bias, steps = skip_reasoning(model, fmt, prepared.in_reasoning)
+            result = model.run(
+                prepared,
+                max_tokens=320,
+                temperature=0.8,
+                seed=seed,
+                logit_bias=bias,
+                logit_bias_steps=steps,
             )
             message = result["choices"][0]["message"]
             raw = result["chatformats"]["raw_output"]

@@ -72,6 +72,7 @@ def build_grammar(
     tool_choice: Any = "auto",
     parallel_tool_calls: bool = True,
     triggers: Optional[Triggers] = None,
+    in_reasoning: bool = False,
 ) -> Optional[GrammarPlan]:
     """The grammar that constrains tool calls of `spec` for this request.
 
@@ -80,6 +81,9 @@ def build_grammar(
     :param parallel_tool_calls: False allows exactly one call.
     :param triggers: triggers chosen elsewhere (the `choose_triggers` hook); default
         `derive_triggers(spec, tools)`. Their `lazy: false` makes the grammar non-lazy.
+    :param in_reasoning: the prompt opened a reasoning block, so a non-lazy grammar starts inside
+        it (reasoning text, its end marker, then the calls); otherwise the block is optional and
+        must be opened by its begin marker.
     :returns: None when no tool may be called (no tools, or tool_choice "none").
     :raises ValueError: for a tool_choice that is not understood or names a tool not offered.
     """
@@ -89,11 +93,12 @@ def build_grammar(
         json.dumps(tool_choice, sort_keys=True, default=str),
         bool(parallel_tool_calls),
         "" if triggers is None else triggers.model_dump_json(),
+        bool(in_reasoning),
     )
     hit = _cache.get(key)
     if hit is not None and hit[0] is spec:
         return hit[1]
-    plan = _Planner(spec, tools or [], tool_choice, parallel_tool_calls, triggers).plan()
+    plan = _Planner(spec, tools or [], tool_choice, parallel_tool_calls, triggers, in_reasoning).plan()
     if len(_cache) >= _CACHE_SIZE:
         _cache.pop(next(iter(_cache)))
     _cache[key] = (spec, plan)
@@ -145,8 +150,10 @@ class _Planner:
         tool_choice: Any,
         parallel: bool,
         triggers: Optional[Triggers] = None,
+        in_reasoning: bool = False,
     ) -> None:
         self.spec = spec
+        self.in_reasoning = in_reasoning
         self.given_triggers = triggers
         self.tc: ToolCalls = spec.tool_calls
         self.mode, named = _choice(tool_choice)
@@ -198,9 +205,11 @@ class _Planner:
         if self.spec.reasoning is not None:
             r = self.spec.reasoning
             body = until_rule(self.b, r.end, "reasoning-text")
-            # the begin marker may already sit in the prompt (templates that open <think>)
-            think = self.b.add_rule("reasoning", f"({self._marker(r.begin)})? {body} {self._marker(r.end)}")
-            parts.append(f"({think} ws)?")
+            if self.in_reasoning:  # the prompt opened the block: the output starts inside it
+                parts.append(self.b.add_rule("reasoning", f"{body} {self._marker(r.end)} gap"))
+            else:
+                think = self.b.add_rule("reasoning", f"{self._marker(r.begin)} {body} {self._marker(r.end)}")
+                parts.append(f"({think} gap)?")
         if forced or self.tc.envelope is not None:
             parts.append(f"gap {calls} ws")
         else:

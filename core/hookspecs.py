@@ -98,6 +98,7 @@ def build_grammar(
     tool_choice: Any,
     parallel_tool_calls: bool,
     triggers: "Triggers",
+    in_reasoning: bool,
 ) -> Optional["GrammarPlan"]:
     """Build the GBNF grammar (and its triggers) that constrains tool calls.
 
@@ -110,6 +111,7 @@ def build_grammar(
     :param tool_choice: as for :func:`choose_triggers`.
     :param parallel_tool_calls: ``False`` allows at most one call.
     :param triggers: the result of :func:`choose_triggers`.
+    :param in_reasoning: the prompt opened a reasoning block (e.g. it ends with ``<think>``).
     :returns: a :class:`chatformats.grammar.GrammarPlan`, or ``None`` to pass.
     """
 

@@ -204,7 +204,7 @@ def run_oracle(
     if not message.get("tool_calls"):
         return result
     parallel = len(message["tool_calls"]) > 1
-    plan = api.plan(fmt, tools, tool_choice, parallel_tool_calls=parallel)
+    plan = api.plan(fmt, tools, tool_choice, parallel_tool_calls=parallel, in_reasoning=result.in_reasoning)
     if plan is None:
         result.failures.append("no grammar for a request with tools")
         return result

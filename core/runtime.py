@@ -130,6 +130,11 @@ class ChatModel:
         self.eos_token = self._token_text(self.llama.token_eos())
         self._control = _control_texts(self.llama)
 
+    def single_token(self, text: str) -> Optional[int]:
+        """The id of `text` when the vocabulary has it as one (special) token, else None."""
+        tokens = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return tokens[0] if len(tokens) == 1 else None
+
     def _token_text(self, token: int) -> str:
         if token is None or token < 0:
             return ""
@@ -159,8 +164,13 @@ class ChatModel:
             self.format, request, self.template, bos_token=self.bos_token, eos_token=self.eos_token
         )
         t1 = time.perf_counter()
+        in_reasoning = opens_reasoning(self.format, prompt)
         active_tools = tools if tools and tool_choice != "none" else None
-        plan = api.plan(self.format, active_tools, tool_choice, parallel_tool_calls) if active_tools else None
+        plan = None
+        if active_tools:
+            plan = api.plan(
+                self.format, active_tools, tool_choice, parallel_tool_calls, in_reasoning=in_reasoning
+            )
         t2 = time.perf_counter()
         parts = prompt_parts(prompt, untrusted_strings(request), self._control)
         tokens = self.engine.tokenize_prompt(parts)
@@ -177,7 +187,7 @@ class ChatModel:
             prompt_tokens=tokens,
             plan=plan,
             stop=stops,
-            in_reasoning=opens_reasoning(self.format, prompt),
+            in_reasoning=in_reasoning,
             tools=active_tools,
             timings=timings,
         )

@@ -382,9 +382,24 @@ def test_required_with_reasoning_allows_an_optional_think_block():
         accepted=[
             R1_CALL,
             "<think>\nI should call it. </think </thin>\n</think>\n\n" + R1_CALL,
-            "already thinking</think>" + R1_CALL,  # the prompt opened <think>
         ],
-        rejected=["<think>never closed" + R1_CALL, "<think>a</think>b</think>" + R1_CALL, "<think>x</think>"],
+        rejected=[
+            "<think>never closed" + R1_CALL,
+            "<think>a</think>b</think>" + R1_CALL,
+            "<think>x</think>",
+            "free text</think>" + R1_CALL,  # no begin marker: the prompt did not open the block
+        ],
+    )
+
+
+def test_required_inside_a_reasoning_block_the_prompt_opened():
+    from chatformats.grammar import build_grammar
+
+    plan = build_grammar(DEEPSEEK_R1, TOOLS, "required", in_reasoning=True)
+    assert_accepts(
+        plan,
+        accepted=["already thinking</think>" + R1_CALL, "</think>" + R1_CALL],
+        rejected=[R1_CALL, "x" + R1_CALL],  # the block must be closed before the calls
     )
 
 

@@ -105,7 +105,7 @@ def xml_calls_gbnf(tools: list[dict[str, Any]], *, max_calls: Optional[int] = No
         required = set(params.get("required", []))
         pieces = []
         for key, schema in (params.get("properties") or {}).items():
-            value = text_value if _types(schema) == ["string"] else builder.add_schema(schema, f"t{index}-{key}")
+            value = _value_rule(builder, schema, text_value, f"t{index}-{key}")
             block = f"{lit('<parameter=' + key + '>' + NL)} {value} {lit(NL + '</parameter>' + NL)}"
             pieces.append(block if key in required else f"({block})?")
         body = " ".join(pieces)
@@ -120,3 +120,16 @@ def xml_calls_gbnf(tools: list[dict[str, Any]], *, max_calls: Optional[int] = No
 
 
 NL = "\n"
+
+
+def _value_rule(builder, schema: dict[str, Any], free_text: str, name: str) -> str:
+    """Strings are raw text up to </parameter> (bounded by maxLength when given); others are JSON."""
+    if _types(schema) != ["string"]:
+        return builder.add_schema(schema, name)
+    if "enum" in schema:
+        return builder.add_rule(f"{name}-enum", " | ".join(builder.literal(str(v)) for v in schema["enum"]))
+    if "maxLength" in schema:
+        low, high = int(schema.get("minLength", 0)), int(schema["maxLength"])
+        # without "<" and newlines the text cannot contain the closing marker
+        return builder.add_rule(f"{name}-text", f"[^<\\n]{{{low},{high}}}")
+    return free_text
