@@ -716,6 +716,11 @@ def _finish(
         result.notes.append("no end-of-turn marker found after the reply: stop left empty (set it by hand)")
     data["example_tools"] = PROBE_TOOLS
     data["examples"] = _examples(data, deltas or {}, reasoning)
+    order = ["spec_version", "name", "description", "detect", "inputs", "tool_calls", "reasoning", "stop"]
+    ordered = {k: data[k] for k in order if k in data}
+    ordered.update({k: v for k, v in data.items() if k not in ordered})
+    data.clear()
+    data.update(ordered)
     try:
         result.spec = Spec.model_validate(data)
     except Exception as exc:  # pydantic ValidationError: report, never raise
@@ -752,7 +757,8 @@ def _examples(data: dict[str, Any], deltas: dict[str, Optional[str]], reasoning:
 
     examples = []
     if deltas.get("content") and CONTENT in deltas["content"]:
-        examples.append({"name": "content only (probe)", "output": deltas["content"], "message": {"content": CONTENT}})
+        # Spaces around the reply are template layout (vLLM's "[/INST] "), not the model's text.
+        examples.append({"name": "content only (probe)", "output": deltas["content"].strip(), "message": {"content": CONTENT}})
     if deltas.get("one"):
         examples.append({
             "name": "one call (probe)",

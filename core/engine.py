@@ -263,6 +263,7 @@ class Engine:
     ) -> Iterator[GenEvent]:
         vocab = self.vocab
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         stops = _StopFilter(stop)
         reason = "length"
         try:
@@ -271,7 +272,7 @@ class Engine:
                 if has_bias and bias_steps is not None and step == bias_steps:
                     llama_cpp.llama_sampler_free(llama_cpp.llama_sampler_chain_remove(chain, 0))
                     has_bias = False
-                token = self._choose(chain, watch)
+                token = self._choose(chain, watch, utf8)
                 if token is None or vocab.is_eog(token):
                     reason = "stop"
                     break
@@ -292,16 +293,29 @@ class Engine:
             if watch is not None:
                 watch.close()
 
-    def _choose(self, chain: Any, watch: Optional[TriggerWatch]) -> Optional[int]:
-        """Sample a token and accept it into the chain, keeping a lazy grammar's replay safe."""
+    def _choose(self, chain: Any, watch: Optional[TriggerWatch], utf8: Any) -> Optional[int]:
+        """Sample a token and accept it into the chain, keeping a lazy grammar's replay safe.
+
+        A byte token that would make the output invalid UTF-8 is masked and resampled: llama.cpp's
+        grammar reads a stray byte as a code point, so it could pass a schema's maxLength and then
+        come out as several replacement characters.
+        """
         banned: set[int] = set()
         for _ in range(_MAX_RESAMPLES):
             token = self._sample(chain, banned)
             if token is None:
                 return None
+            state = utf8.getstate()
+            try:
+                utf8.decode(self.vocab.piece(token))
+            except UnicodeDecodeError:
+                utf8.setstate(state)
+                banned.add(token)
+                continue
             if watch is not None and watch.awaiting:
                 replay = watch.replay_for(token)
                 if replay is not None and not watch.replay_ok(replay):
+                    utf8.setstate(state)
                     banned.add(token)  # the trigger would fire into text the grammar rejects
                     continue
                 watch.commit(token)

@@ -249,7 +249,8 @@ class _Planner:
             return self.b.add_rule("call-id", '"\\"" [a-zA-Z0-9]{9} "\\""')
         if style == "index":
             return self.b.add_rule("call-id", '"\\"" [0-9]{1,4} "\\""')
-        return "string"
+        # an identifier, bounded so a model cannot run on inside it
+        return self.b.add_rule("call-id", '"\\"" [a-zA-Z0-9_-]{1,40} "\\""')
 
     def _json_call(self, name: str) -> str:
         """{"name": NAME, "arguments": {...}} (keys from the spec) for one tool."""
