@@ -1,0 +1,285 @@
+"""Generation speed of ChatModel against bare llama.cpp loops and llama-cpp-python, on the tiny model.
+
+Three tables, every ratio measured side by side in one run (variants interleaved in a rotating
+order, several rounds, medians):
+
+1. tool_call: a required Hermes tool call (Qwen 2.5 template) through ChatModel vs a bare loop:
+   a hand-built sampler chain (grammar + top_k/top_p/temp/dist, the same settings and seed),
+   `llama_sampler_sample` + `Llama.eval` per token, no parsing, no stop strings. Same Llama object,
+   same prompt tokens (the KV cache keeps the prompt for both), tokens/s from tokens actually made.
+2. lazy: free text with tool_choice "auto" (a lazy grammar whose trigger never fires) vs the same
+   prompt without a grammar, and vs a bare loop. The end-of-generation tokens and the trigger
+   token are banned by logit bias in every variant, so each makes exactly --max-tokens tokens.
+3. llama_cpp_python: `Llama(chat_format="chatml-function-calling")` vs ChatModel("hermes") on
+   the same request (named tool_choice), each on its own Llama so each keeps its own prompt cache.
+
+The tiny model decodes thousands of tokens/s, so these numbers show the per-token cost of the
+framework's Python, which a real model's decode time would mostly hide.
+
+    .venv/bin/python bench/bench_runtime.py [--rounds 7] [--max-tokens 256] [--only tool_call,lazy,llama_cpp_python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import platform
+import statistics
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import llama_cpp
+
+from chatformats.demo import DEMO_TOOLS, template_for, templates_dir
+from chatformats.registry import get_registry
+from chatformats.runtime import ChatModel
+from chatformats.tiny_model import ensure_tiny_model
+
+MESSAGES = [{"role": "user", "content": "What's the weather in Paris for 3 days?"}]
+TEMPERATURE, TOP_K, TOP_P = 0.8, 40, 0.95
+
+
+# -- harness (kept inline: each benchmark is one self-contained file) ---------------------------
+
+
+def interleaved(variants: dict[str, Callable[[int], Any]], rounds: int) -> dict[str, list[tuple[float, Any]]]:
+    """Run each variant once per round in a rotating order (machine drift hits all alike).
+
+    Each variant gets the round number (used as the seed). Returns {name: [(seconds, result)]}.
+    """
+    names = list(variants)
+    out: dict[str, list[tuple[float, Any]]] = {n: [] for n in names}
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            t0 = time.perf_counter()
+            result = variants[name](r)
+            out[name].append((time.perf_counter() - t0, result))
+    return out
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
+
+
+def summarize(results: dict[str, list[tuple[float, Any]]], baseline: str) -> str:
+    """Median ms/request, tokens, tok/s (median of per-round tok/s) and the ratio to `baseline`."""
+    rows = []
+    rates = {}
+    for name, runs in results.items():
+        rates[name] = statistics.median(n / s for s, n in runs)
+    for name, runs in results.items():
+        ms = statistics.median(s for s, _ in runs) * 1e3
+        tokens = statistics.median(n for _, n in runs)
+        rows.append([name, ms, tokens, rates[name], rates[name] / rates[baseline]])
+    return table(["variant", "ms/request (median)", "tokens (median)", "tok/s (median)", f"tok/s vs {baseline}"], rows)
+
+
+# -- the bare loop ---------------------------------------------------------------------------------
+
+
+def load_prompt(llama: llama_cpp.Llama, prompt: list[int]) -> None:
+    """Keep the KV cache's prefix when it is this prompt (as Engine does); re-evaluate the last token."""
+    n = len(prompt)
+    cached = llama.n_tokens >= n - 1 and list(llama.input_ids[: n - 1]) == prompt[: n - 1]
+    keep = n - 1 if cached else 0
+    llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llama.ctx), -1, keep, -1)
+    llama.n_tokens = keep
+    llama.eval(prompt[keep:])
+
+
+def bare_loop(
+    llama: llama_cpp.Llama,
+    prompt: list[int],
+    grammar: Optional[str],
+    max_tokens: int,
+    seed: int,
+    bias: Optional[dict[int, float]] = None,
+) -> int:
+    """Sample with a hand-built chain: [bias] [grammar] top_k top_p temp dist. Returns tokens made."""
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    if bias:
+        entries = (llama_cpp.llama_logit_bias * len(bias))(*[llama_cpp.llama_logit_bias(t, b) for t, b in bias.items()])
+        llama_cpp.llama_sampler_chain_add(
+            chain, llama_cpp.llama_sampler_init_logit_bias(llama_cpp.llama_vocab_n_tokens(vocab), len(bias), entries)
+        )
+    if grammar:
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root"))
+    llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_k(TOP_K))
+    llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(TOP_P, 1))
+    llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(TEMPERATURE))
+    llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
+    made = 0
+    try:
+        load_prompt(llama, prompt)
+        for _ in range(max_tokens):
+            token = llama_cpp.llama_sampler_sample(chain, llama.ctx, -1)  # also accepts it
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                break
+            made += 1
+            llama.eval([token])
+    finally:
+        llama_cpp.llama_sampler_free(chain)
+    return made
+
+
+# -- benchmarks --------------------------------------------------------------------------------------
+
+
+def hermes_model(llama: llama_cpp.Llama) -> tuple[ChatModel, str]:
+    fmt = get_registry().get("hermes")
+    template, described = template_for(fmt, templates_dir())
+    return ChatModel(llama, "hermes", template=template), described
+
+
+def bench_tool_call(path: str, rounds: int, max_tokens: int) -> str:
+    llama = llama_cpp.Llama(path, n_ctx=4096, verbose=False)
+    model, described = hermes_model(llama)
+    prepared = model.prepare(MESSAGES, DEMO_TOOLS, "required", parallel_tool_calls=True)
+    assert prepared.plan is not None and not prepared.plan.lazy
+    sampling = dict(max_tokens=max_tokens, temperature=TEMPERATURE, top_k=TOP_K, top_p=TOP_P)
+    calls = []
+
+    def chat(seed: int) -> int:
+        result = model.chat(MESSAGES, DEMO_TOOLS, "required", seed=seed, **sampling)
+        calls.append(len(result["choices"][0]["message"].get("tool_calls") or []))
+        return result["usage"]["completion_tokens"]
+
+    def run(seed: int) -> int:
+        return model.run(prepared, seed=seed, **sampling)["usage"]["completion_tokens"]
+
+    def stream(seed: int) -> int:
+        return sum(1 for _ in model.run(prepared, stream=True, seed=seed, **sampling)) - 3  # role, tail, finish
+
+    def bare(seed: int) -> int:
+        return bare_loop(llama, prepared.prompt_tokens, prepared.plan.gbnf, max_tokens, seed)
+
+    for warm in (bare, run):
+        warm(0)
+    results = interleaved(
+        {"bare llama.cpp loop": bare, "ChatModel.run": run, "ChatModel.run(stream)": stream, "ChatModel.chat": chat},
+        rounds,
+    )
+    return (
+        f"### 1. Required tool call: ChatModel vs a bare llama.cpp loop with the same grammar\n\n"
+        f"hermes, template {described}, {len(prepared.prompt_tokens)} prompt tokens (kept in the KV cache), "
+        f"max_tokens={max_tokens}, seed = round, {rounds} rounds; every ChatModel.chat made "
+        f"{min(calls)}..{max(calls)} valid-grammar tool call(s).\n"
+        f"`ChatModel.chat` adds validate + render + (cached) plan + tokenize + parse to `run`; "
+        f"`run(stream)` counts tokens by streamed chunks (approximate).\n\n" + summarize(results, "bare llama.cpp loop")
+    )
+
+
+def eog_and_trigger_bias(llama: llama_cpp.Llama, model: ChatModel, words: Sequence[str]) -> dict[int, float]:
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    banned = {t for t in range(llama_cpp.llama_vocab_n_tokens(vocab)) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+    for word in words:
+        token = model.single_token(word)
+        if token is None:
+            raise SystemExit(f"trigger {word!r} is not one token: it could fire from plain text")
+        banned.add(token)
+    return {t: float("-inf") for t in banned}
+
+
+def bench_lazy(path: str, rounds: int, max_tokens: int) -> str:
+    from dataclasses import replace
+
+    llama = llama_cpp.Llama(path, n_ctx=4096, verbose=False)
+    model, described = hermes_model(llama)
+    lazy = model.prepare(MESSAGES, DEMO_TOOLS, "auto", parallel_tool_calls=True)
+    assert lazy.plan is not None and lazy.plan.lazy and not lazy.plan.patterns and not lazy.plan.patterns_full
+    plain = replace(lazy, plan=None, tools=None)  # the very same prompt tokens, no grammar
+    bias = eog_and_trigger_bias(llama, model, list(lazy.plan.words) + list(lazy.plan.tokens))
+    sampling = dict(max_tokens=max_tokens, temperature=TEMPERATURE, top_k=TOP_K, top_p=TOP_P, logit_bias=bias)
+    fired = []
+
+    def with_lazy(seed: int) -> int:
+        result = model.run(lazy, seed=seed, **sampling)
+        fired.append("<tool_call>" in result["chatformats"]["raw_output"] or bool(result["choices"][0]["message"].get("tool_calls")))
+        return result["usage"]["completion_tokens"]
+
+    def without(seed: int) -> int:
+        return model.run(plain, seed=seed, **sampling)["usage"]["completion_tokens"]
+
+    def bare(seed: int) -> int:
+        return bare_loop(llama, lazy.prompt_tokens, None, max_tokens, seed, bias)
+
+    for warm in (bare, without, with_lazy):
+        warm(0)
+    fired.clear()
+    results = interleaved(
+        {"bare llama.cpp loop, no grammar": bare, "ChatModel.run, no grammar": without, "ChatModel.run, lazy grammar (never fires)": with_lazy},
+        rounds,
+    )
+    return (
+        f"### 2. Lazy grammar before its trigger vs no grammar (free text)\n\n"
+        f"hermes, template {described}, tool_choice auto, triggers {lazy.plan.triggers_dict()}; end-of-generation "
+        f"tokens and the trigger token banned by logit bias in all variants, so each makes exactly {max_tokens} tokens; "
+        f"trigger fired in {sum(fired)} of {len(fired)} lazy runs; {rounds} rounds.\n\n"
+        + summarize(results, "ChatModel.run, no grammar")
+    )
+
+
+def bench_llama_cpp_python(path: str, rounds: int, max_tokens: int) -> str:
+    ours = llama_cpp.Llama(path, n_ctx=4096, verbose=False)
+    theirs = llama_cpp.Llama(path, n_ctx=4096, verbose=False, chat_format="chatml-function-calling")
+    model, described = hermes_model(ours)
+    choice = {"type": "function", "function": {"name": "get_weather"}}
+    sampling = dict(max_tokens=max_tokens, temperature=TEMPERATURE, top_k=TOP_K, top_p=TOP_P)
+    names: dict[str, list[str]] = {"ours": [], "theirs": []}
+
+    def chatformats(seed: int) -> int:
+        result = model.chat(MESSAGES, DEMO_TOOLS, choice, parallel_tool_calls=False, seed=seed, **sampling)
+        names["ours"] += [c["function"]["name"] for c in result["choices"][0]["message"].get("tool_calls") or []]
+        return result["usage"]["completion_tokens"]
+
+    def handler(seed: int) -> int:
+        result = theirs.create_chat_completion(
+            messages=MESSAGES, tools=DEMO_TOOLS, tool_choice=choice, seed=seed, **sampling
+        )
+        names["theirs"] += [c["function"]["name"] for c in result["choices"][0]["message"].get("tool_calls") or []]
+        return result["usage"]["completion_tokens"]
+
+    for warm in (chatformats, handler):
+        warm(0)
+    for v in names.values():
+        v.clear()
+    results = interleaved({"llama-cpp-python chatml-function-calling": handler, "ChatModel(hermes).chat": chatformats}, rounds)
+    return (
+        f"### 3. llama-cpp-python's `chatml-function-calling` handler vs ChatModel(\"hermes\"), same request\n\n"
+        f"named tool_choice get_weather, parallel_tool_calls False, max_tokens={max_tokens}, each on its own Llama "
+        f"(prompt cache warm), template for ours: {described}; {rounds} rounds. Tool calls returned: "
+        f"ours {len(names['ours'])}, theirs {len(names['theirs'])}. Wall time per request is the whole "
+        f"create_chat_completion / chat call.\n\n" + summarize(results, "llama-cpp-python chatml-function-calling")
+    )
+
+
+BENCHES = {"tool_call": bench_tool_call, "lazy": bench_lazy, "llama_cpp_python": bench_llama_cpp_python}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ", ".join(BENCHES))
+    args = parser.parse_args(argv)
+    path = str(ensure_tiny_model())
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"llama-cpp-python {llama_cpp.__version__}; model: tiny (random weights) {os.path.basename(path)}\n")
+    for name in args.only.split(","):
+        t0 = time.perf_counter()
+        print(BENCHES[name](path, args.rounds, args.max_tokens))
+        print(f"\n({name}: {time.perf_counter() - t0:.1f} s)\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
