@@ -147,3 +147,49 @@ def test_misspelled_hook_is_caught_by_check_pending():
     plugin_set.register(Typo(), name="typo")
     [problem] = plugin_set.check_pending()
     assert "parse_ouput" in str(problem) and "typo" in str(problem)
+
+
+def _fake_distribution(root, name, module_source):
+    """An installed distribution on sys.path with a `chatformats` entry point."""
+    dist = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[chatformats]\n{name.replace('-', '_')} = {name.replace('-', '_')}_mod\n")
+    if module_source is not None:
+        (root / f"{name.replace('-', '_')}_mod.py").write_text(module_source)
+
+
+def test_entry_point_plugins_load_and_broken_ones_are_reported(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    _fake_distribution(tmp_path, "cf-broken", "import nonexistent_dependency\n")
+    _fake_distribution(
+        tmp_path,
+        "cf-toy",
+        "import chatformats\n\n"
+        "@chatformats.hookimpl\n"
+        "def register_formats(register):\n"
+        f"    register(chatformats.Spec.model_validate({TOY!r}))\n",
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    formats = str(__import__("pathlib").Path(sys.executable).parent / "formats")
+
+    out = subprocess.run([formats, "list", "--json"], capture_output=True, text=True, env=env, check=True)
+    data = json.loads(out.stdout)
+    toy = next(f for f in data["formats"] if f["name"] == "toy")
+    assert toy["plugin"] == "cf_toy (cf-toy 1.0)"
+    assert any("cf_broken" in e and "nonexistent_dependency" in e for e in data["errors"])
+    assert "hermes" in {f["name"] for f in data["formats"]}
+
+    check = subprocess.run([formats, "check"], capture_output=True, text=True, env=env)
+    assert check.returncode == 1 and "cf_broken" in check.stdout
+
+    only = {**env, "CHATFORMATS_LOAD_PLUGINS": "cf-toy"}
+    data = json.loads(subprocess.run([formats, "list", "--json"], capture_output=True, text=True, env=only).stdout)
+    assert "toy" in {f["name"] for f in data["formats"]} and not data["errors"]
+    none = {**env, "CHATFORMATS_LOAD_PLUGINS": ""}
+    data = json.loads(subprocess.run([formats, "list", "--json"], capture_output=True, text=True, env=none).stdout)
+    assert "toy" not in {f["name"] for f in data["formats"]}
