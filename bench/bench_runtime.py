@@ -16,13 +16,12 @@ order, several rounds, medians):
 The tiny model decodes thousands of tokens/s, so these numbers show the per-token cost of the
 framework's Python, which a real model's decode time would mostly hide.
 
-    .venv/bin/python bench/bench_runtime.py [--rounds 7] [--max-tokens 256] [--only tool_call,lazy,llama_cpp_python]
+    .venv/bin/python bench/bench_runtime.py [--rounds 30] [--max-tokens 512] [--only tool_call,lazy,llama_cpp_python]
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import platform
 import statistics
@@ -78,8 +77,9 @@ def summarize(results: dict[str, list[tuple[float, Any]]], baseline: str) -> str
     for name, runs in results.items():
         ms = statistics.median(s for s, _ in runs) * 1e3
         tokens = statistics.median(n for _, n in runs)
-        rows.append([name, ms, tokens, rates[name], rates[name] / rates[baseline]])
-    return table(["variant", "ms/request (median)", "tokens (median)", "tok/s (median)", f"tok/s vs {baseline}"], rows)
+        rows.append([name, ms, tokens, rates[name], 1e6 / rates[name], rates[name] / rates[baseline]])
+    headers = ["variant", "ms/request", "tokens", "tok/s", "µs/token", f"tok/s vs {baseline}"]
+    return table(headers, rows) + "\n\n(medians over the rounds)"
 
 
 # -- the bare loop ---------------------------------------------------------------------------------
@@ -157,7 +157,8 @@ def bench_tool_call(path: str, rounds: int, max_tokens: int) -> str:
         return model.run(prepared, seed=seed, **sampling)["usage"]["completion_tokens"]
 
     def stream(seed: int) -> int:
-        return sum(1 for _ in model.run(prepared, stream=True, seed=seed, **sampling)) - 3  # role, tail, finish
+        chunks = list(model.run(prepared, stream=True, seed=seed, **sampling))
+        return chunks[-1]["usage"]["completion_tokens"]
 
     def bare(seed: int) -> int:
         return bare_loop(llama, prepared.prompt_tokens, prepared.plan.gbnf, max_tokens, seed)
@@ -174,13 +175,24 @@ def bench_tool_call(path: str, rounds: int, max_tokens: int) -> str:
         f"max_tokens={max_tokens}, seed = round, {rounds} rounds; every ChatModel.chat made "
         f"{min(calls)}..{max(calls)} valid-grammar tool call(s).\n"
         f"`ChatModel.chat` adds validate + render + (cached) plan + tokenize + parse to `run`; "
-        f"`run(stream)` counts tokens by streamed chunks (approximate).\n\n" + summarize(results, "bare llama.cpp loop")
+        f"`run(stream)` consumes the chunk iterator (incremental parse included).\n\n" + summarize(results, "bare llama.cpp loop")
     )
 
 
-def eog_and_trigger_bias(llama: llama_cpp.Llama, model: ChatModel, words: Sequence[str]) -> dict[int, float]:
+def free_text_bias(llama: llama_cpp.Llama, model: ChatModel, words: Sequence[str]) -> dict[int, float]:
+    """Ban end-of-generation tokens, the trigger, and byte tokens that are not UTF-8 on their own.
+
+    The last: Engine masks a token that would make invalid UTF-8 and resamples, and ends the
+    generation after 16 such resamples in a row, which the random-weight model often forces;
+    banning them keeps every variant at exactly max_tokens.
+    """
     vocab = llama_cpp.llama_model_get_vocab(llama.model)
     banned = {t for t in range(llama_cpp.llama_vocab_n_tokens(vocab)) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+    for token in range(model.engine.n_vocab):
+        try:
+            model.engine.vocab.piece(token).decode("utf-8")
+        except UnicodeDecodeError:
+            banned.add(token)
     for word in words:
         token = model.single_token(word)
         if token is None:
@@ -197,7 +209,7 @@ def bench_lazy(path: str, rounds: int, max_tokens: int) -> str:
     lazy = model.prepare(MESSAGES, DEMO_TOOLS, "auto", parallel_tool_calls=True)
     assert lazy.plan is not None and lazy.plan.lazy and not lazy.plan.patterns and not lazy.plan.patterns_full
     plain = replace(lazy, plan=None, tools=None)  # the very same prompt tokens, no grammar
-    bias = eog_and_trigger_bias(llama, model, list(lazy.plan.words) + list(lazy.plan.tokens))
+    bias = free_text_bias(llama, model, list(lazy.plan.words) + list(lazy.plan.tokens))
     sampling = dict(max_tokens=max_tokens, temperature=TEMPERATURE, top_k=TOP_K, top_p=TOP_P, logit_bias=bias)
     fired = []
 
@@ -222,7 +234,7 @@ def bench_lazy(path: str, rounds: int, max_tokens: int) -> str:
     return (
         f"### 2. Lazy grammar before its trigger vs no grammar (free text)\n\n"
         f"hermes, template {described}, tool_choice auto, triggers {lazy.plan.triggers_dict()}; end-of-generation "
-        f"tokens and the trigger token banned by logit bias in all variants, so each makes exactly {max_tokens} tokens; "
+        f"tokens, the trigger token and lone UTF-8 byte tokens banned by logit bias in all variants, so each makes exactly {max_tokens} tokens; "
         f"trigger fired in {sum(fired)} of {len(fired)} lazy runs; {rounds} rounds.\n\n"
         + summarize(results, "ChatModel.run, no grammar")
     )
@@ -267,8 +279,8 @@ BENCHES = {"tool_call": bench_tool_call, "lazy": bench_lazy, "llama_cpp_python":
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ", ".join(BENCHES))
     args = parser.parse_args(argv)
     path = str(ensure_tiny_model())

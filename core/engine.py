@@ -102,6 +102,23 @@ class Engine:
             selected=-1,
             sorted=False,
         )
+        self._utf8_masks: Optional[tuple[np.ndarray, np.ndarray]] = None
+
+    def _utf8_mask(self, mid_character: bool) -> np.ndarray:
+        """Tokens that cannot come next in valid UTF-8: outside a character, those starting with a
+        continuation or invalid byte; inside one, those not starting with a continuation byte."""
+        if self._utf8_masks is None:
+            bad_start, not_continuation = [], []
+            for token in range(self.n_vocab):
+                piece = self.vocab.piece(token)
+                first = piece[0] if piece else None
+                continuation = first is not None and 0x80 <= first <= 0xBF
+                if continuation or (first is not None and (first in (0xC0, 0xC1) or first >= 0xF5)):
+                    bad_start.append(token)
+                if not continuation:
+                    not_continuation.append(token)
+            self._utf8_masks = (np.array(bad_start, dtype=np.int64), np.array(not_continuation, dtype=np.int64))
+        return self._utf8_masks[1] if mid_character else self._utf8_masks[0]
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -176,13 +193,15 @@ class Engine:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed_value))
         return chain, has_bias
 
-    def _sample(self, chain: Any, banned: set[int]) -> Optional[int]:
+    def _sample(self, chain: Any, banned: set[int], masked: Optional[np.ndarray] = None) -> Optional[int]:
         """Apply the chain to the last logits; None when every candidate is ruled out."""
         logits = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
         cand = self._candidates
         cand["id"] = np.arange(self.n_vocab, dtype=np.int32)  # samplers sort in place
         cand["logit"] = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
         cand["p"] = 0.0
+        if masked is not None and masked.size:
+            cand["logit"][masked] = -np.inf
         for token in banned:
             cand["logit"][token] = -np.inf
         array = self._array
@@ -301,11 +320,12 @@ class Engine:
         come out as several replacement characters.
         """
         banned: set[int] = set()
+        state = utf8.getstate()
+        masked = self._utf8_mask(mid_character=bool(state[0]))
         for _ in range(_MAX_RESAMPLES):
-            token = self._sample(chain, banned)
+            token = self._sample(chain, banned, masked)
             if token is None:
                 return None
-            state = utf8.getstate()
             try:
                 utf8.decode(self.vocab.piece(token))
             except UnicodeDecodeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -92,7 +93,13 @@ def parse_xml_calls(text: str, tools: Optional[list[dict[str, Any]]] = None) -> 
 
 
 def xml_calls_gbnf(tools: list[dict[str, Any]], *, max_calls: Optional[int] = None) -> str:
-    """GBNF for one or more XML calls; each value follows its parameter's schema."""
+    """GBNF for one or more XML calls; each value follows its parameter's schema (cached)."""
+    return _cached_gbnf(json.dumps(tools), max_calls)  # key order matters: parameters keep theirs
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_gbnf(tools_json: str, max_calls: Optional[int]) -> str:
+    tools = json.loads(tools_json)
     from chatformats.json_schema_gbnf import GbnfBuilder, until_rule
 
     builder = GbnfBuilder()
