@@ -89,7 +89,7 @@ def build_grammar(
     """
     key = (
         id(spec),
-        json.dumps(tools, default=str),  # not sorted: property order shapes the grammar,
+        json.dumps(tools, default=str),  # not sorted: property order shapes the grammar
         json.dumps(tool_choice, sort_keys=True, default=str),
         bool(parallel_tool_calls),
         "" if triggers is None else triggers.model_dump_json(),
