@@ -256,3 +256,24 @@ def test_bad_request_is_a_request_error():
         model.chat(USER, tools=DEMO_TOOLS, tool_choice="sometimes")
     with pytest.raises(RequestError):
         model.chat([{"role": "wizard", "content": "x"}])
+
+
+def test_yaml_only_spec_runs_on_llama_cpp(tmp_path):
+    """docs/examples/granite.yaml, dropped into a spec directory, with no Python."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).parents[1] / "docs" / "examples" / "granite.yaml", tmp_path)
+    registry = get_registry([tmp_path])
+    template = (
+        "{% for m in messages %}<|start_of_role|>{{ m.role }}<|end_of_role|>{{ m.content }}<|end_of_text|>\n"
+        "{% endfor %}{% if tools %}<|start_of_role|>tools<|end_of_role|>{{ tools | tojson }}<|end_of_text|>\n{% endif %}"
+        "{% if add_generation_prompt %}<|start_of_role|>assistant<|end_of_role|>{% endif %}"
+    )
+    model = ChatModel(str(ensure_tiny_model()), "granite", template=template, registry=registry)
+    for seed in range(5):
+        message = run(model, seed=seed)["choices"][0]["message"]
+        assert message.get("tool_calls") and not invalid_calls(message, DEMO_TOOLS)
+    trigger = model.single_token("<|tool_call|>")
+    forced = run(model, "auto", logit_bias={trigger: 100.0}, logit_bias_steps=1)["choices"][0]["message"]
+    assert forced.get("tool_calls") and not invalid_calls(forced, DEMO_TOOLS)
