@@ -12,7 +12,6 @@ edit. Templates that cannot show a tool call at all do not pass.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,9 @@ KINDS = ("one_call", "parallel_calls", "content_only")
 
 
 def templates_dir() -> Path:
-    return Path(os.environ.get("CHATFORMATS_TEMPLATES_DIR") or REPO.parent / "shared" / "templates")
+    from chatformats.demo import shared_templates_path
+
+    return shared_templates_path()
 
 
 def _why(problems: list[str]) -> str:

@@ -22,8 +22,9 @@ import platform
 import random
 import statistics
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
+from bench_overhead import table  # run as a script: bench/ is on sys.path
 from chatformats import api
 
 TOOLS = [
@@ -113,14 +114,6 @@ def without_ids(message: dict[str, Any]) -> str:
     """The message as JSON, call ids left out (each parse makes up fresh ones)."""
     calls = [{k: v for k, v in c.items() if k != "id"} for c in message.get("tool_calls") or []]
     return json.dumps({**message, "tool_calls": calls}, sort_keys=True)
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    def cell(v: Any) -> str:
-        return f"{v:.3f}" if isinstance(v, float) and v < 10 else f"{v:,.1f}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -112,8 +112,6 @@ def check_template(fmt: Format) -> list[CheckProblem]:
 
 
 def check_examples(fmt: Format) -> list[CheckProblem]:
-    from .llama_grammar import accepts, lazy_accepts
-
     spec = fmt.spec
     problems = []
     where = fmt.path or fmt.origin
@@ -146,23 +144,9 @@ def check_examples(fmt: Format) -> list[CheckProblem]:
         if plan is None:
             problems.append(CheckProblem(spec.name, label, "no grammar for a request with tools"))
             continue
-        if plan.lazy:
-            triggered, accepted = lazy_accepts(
-                plan.gbnf,
-                example.output,
-                words=plan.words,
-                tokens=plan.tokens,
-                patterns=plan.patterns,
-                patterns_full=plan.patterns_full,
-            )
-            if not triggered:
-                problems.append(CheckProblem(spec.name, label, "no trigger fires in the output"))
-            elif not accepted:
-                problems.append(
-                    CheckProblem(spec.name, label, "the grammar rejects the output after its trigger")
-                )
-        elif not accepts(plan.gbnf, example.output):
-            problems.append(CheckProblem(spec.name, label, "the grammar rejects the output"))
+        why = plan.rejection(example.output)
+        if why:
+            problems.append(CheckProblem(spec.name, label, f"output: {why}"))
     return problems
 
 

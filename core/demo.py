@@ -74,12 +74,16 @@ REAL_TEMPLATES = {
 }
 
 
-def templates_dir() -> Optional[Path]:
+def shared_templates_path() -> Path:
+    """Where the real chat templates are expected: $CHATFORMATS_TEMPLATES_DIR, else the `shared/templates`
+    folder beside this checkout."""
     env = os.environ.get("CHATFORMATS_TEMPLATES_DIR")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "templates")
-    candidates.append(Path.cwd().parent / "shared" / "templates")
-    for path in candidates:
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "templates"
+
+
+def templates_dir() -> Optional[Path]:
+    """The real chat templates, if they are at hand (also looked for beside the working directory)."""
+    for path in (shared_templates_path(), Path.cwd().parent / "shared" / "templates"):
         if path.is_dir():
             return path
     return None

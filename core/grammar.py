@@ -36,6 +36,33 @@ class GrammarPlan:
         """Plain data (for JSON output and snapshots)."""
         return asdict(self)
 
+    def check(self, text: str) -> tuple[bool, bool]:
+        """(a trigger fires in `text`, llama.cpp's grammar engine accepts it from there on).
+
+        A non-lazy grammar applies from the first token, so it must accept the whole text.
+        """
+        from .llama_grammar import accepts, lazy_accepts
+
+        if not self.lazy:
+            return True, accepts(self.gbnf, text)
+        return lazy_accepts(
+            self.gbnf,
+            text,
+            words=self.words,
+            tokens=self.tokens,
+            patterns=self.patterns,
+            patterns_full=self.patterns_full,
+        )
+
+    def rejection(self, text: str) -> Optional[str]:
+        """Why this grammar would not produce `text` (None when it would)."""
+        triggered, accepted = self.check(text)
+        if not triggered:
+            return "no trigger fires in it"
+        if not accepted:
+            return "the grammar rejects it after its trigger" if self.lazy else "the grammar rejects it"
+        return None
+
     def triggers_dict(self) -> dict[str, list[str]]:
         """Only the triggers: words, tokens, patterns, patterns_full."""
         return {

@@ -17,7 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from .grammar import GrammarPlan
     from .registry import Format
-    from .spec import Spec, Triggers
+    from .spec import Triggers
     from .stream import StreamParser
 
 hookspec = pluggy.HookspecMarker("chatformats")

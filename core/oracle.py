@@ -165,8 +165,6 @@ def run_oracle(
     extra_request: Optional[dict[str, Any]] = None,
 ) -> OracleResult:
     """Round-trip one assistant message through `fmt` and `template`."""
-    from .llama_grammar import accepts, lazy_accepts
-
     tools = TOOLS if tools is None else tools
     result = OracleResult(fmt.name, kind, tool_choice)
     base = {"tools": tools, **(extra_request or {})}
@@ -210,22 +208,7 @@ def run_oracle(
         return result
     result.grammar = plan.gbnf
     result.triggers = plan.triggers_dict()
-    if plan.lazy:
-        result.triggered, result.accepted = lazy_accepts(
-            plan.gbnf,
-            delta,
-            words=plan.words,
-            tokens=plan.tokens,
-            patterns=plan.patterns,
-            patterns_full=plan.patterns_full,
-        )
-        if not result.triggered:
-            result.failures.append("no trigger fires inside the delta")
-        elif not result.accepted:
-            result.failures.append("the grammar rejects the delta after the trigger")
-    else:
-        result.triggered = True
-        result.accepted = accepts(plan.gbnf, delta)
-        if not result.accepted:
-            result.failures.append("the grammar rejects the delta")
+    result.triggered, result.accepted = plan.check(delta)
+    if not (result.triggered and result.accepted):
+        result.failures.append(f"delta: {plan.rejection(delta)}")
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,9 @@ def tiny_model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def templates_dir() -> Path:
     """Real chat templates: $CHATFORMATS_TEMPLATES_DIR or <repo>/../shared/templates (skip if absent)."""
-    path = Path(os.environ.get("CHATFORMATS_TEMPLATES_DIR") or REPO.parent / "shared" / "templates")
+    from chatformats.demo import shared_templates_path
+
+    path = shared_templates_path()
     if not path.is_dir():
         pytest.skip(f"real chat templates not found at {path} (set CHATFORMATS_TEMPLATES_DIR)")
     return path

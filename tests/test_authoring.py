@@ -4,17 +4,17 @@ and pass conformance with that template; templates that raise give notes, not tr
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from chatformats.authoring import check_inferred, infer_spec, skeleton_yaml, spec_yaml
 from chatformats.cli import main
+from chatformats.demo import shared_templates_path
 from chatformats.loader import load_spec_file, parse_spec_text
 
 REPO = Path(__file__).resolve().parent.parent
-TEMPLATES = Path(os.environ.get("CHATFORMATS_TEMPLATES_DIR") or REPO.parent / "shared" / "templates")
+TEMPLATES = shared_templates_path()
 
 
 def template(name: str) -> Path:

@@ -1,20 +1,18 @@
 """`formats detect` maps every real template to the right format, with a reason."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from chatformats.demo import shared_templates_path
 from chatformats.detect import detect_path
 from chatformats.registry import get_registry
 
 FORMATS = str(Path(sys.executable).parent / "formats")
-TEMPLATES = Path(
-    os.environ.get("CHATFORMATS_TEMPLATES_DIR", Path(__file__).resolve().parents[2] / "shared" / "templates")
-)
+TEMPLATES = shared_templates_path()
 
 EXPECTED = {
     "CohereForAI-c4ai-command-r-plus-tool_use.jinja": "generic",

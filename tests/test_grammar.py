@@ -128,14 +128,8 @@ def assert_accepts(plan: GrammarPlan, accepted=(), rejected=()) -> None:
 
 
 def lazy(plan: GrammarPlan, text: str) -> tuple[bool, bool]:
-    return llama_grammar.lazy_accepts(
-        plan.gbnf,
-        text,
-        words=plan.words,
-        tokens=plan.tokens,
-        patterns=plan.patterns,
-        patterns_full=plan.patterns_full,
-    )
+    assert plan.lazy
+    return plan.check(text)
 
 
 # -- hermes-like tagged JSON ----------------------------------------------------------------------

@@ -8,18 +8,15 @@ is snapshotted (prompt, delta, triggers, grammar, parsed message).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
+from chatformats.demo import shared_templates_path
 from chatformats.oracle import message_kinds, run_oracle
 from chatformats.registry import get_registry
 from snapshot_text import TextSnapshot, sections
 
-TEMPLATES = Path(
-    os.environ.get("CHATFORMATS_TEMPLATES_DIR", Path(__file__).resolve().parents[2] / "shared" / "templates")
-)
+TEMPLATES = shared_templates_path()
 
 # format -> its real templates (the first one is snapshotted)
 FORMAT_TEMPLATES = {

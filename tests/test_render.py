@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any, Optional
 
 import pytest
 
+from chatformats.demo import shared_templates_path
 from chatformats.render import (
     RequestError,
     choose_template,
@@ -24,9 +24,7 @@ from chatformats.spec import Spec
 from chatformats.template import TemplateError, TemplateRaised
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATES_DIR = Path(
-    os.environ.get("CHATFORMATS_TEMPLATES_DIR", REPO.parent / "shared" / "templates")
-)
+TEMPLATES_DIR = shared_templates_path()
 
 
 def make_spec(

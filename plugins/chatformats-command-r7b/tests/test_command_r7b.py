@@ -1,11 +1,9 @@
-import os
-from pathlib import Path
 
 import pytest
 
-TEMPLATE = Path(
-    os.environ.get("CHATFORMATS_TEMPLATES_DIR", Path(__file__).resolve().parents[4] / "shared" / "templates")
-) / "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja"
+from chatformats.demo import shared_templates_path
+
+TEMPLATE = shared_templates_path() / "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja"
 
 
 def test_registered_from_this_distribution(chatformats_registry):
