@@ -1,11 +1,14 @@
 """chatformats: declarative tool-calling formats for local LLMs, run on llama.cpp."""
 
+from .compat import install as _install_old_paths
+
+_install_old_paths()  # before anything else, so old module paths resolve everywhere
+
 # `render` and `parse` are also submodule names, so the package exports these under longer names.
 from .api import parse as parse_output, plan, render as render_request, stream_parser
 from .hookspecs import hookimpl
-from .loader import SpecError, load_spec_file
 from .registry import Format, Registry, get_registry
-from .spec import Spec
+from .spec import Spec, SpecError, load_spec_file
 
 __version__ = "0.1.0"
 

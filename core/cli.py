@@ -69,7 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 @command("check")
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import CheckProblem, check_format
-    from .loader import SpecError, load_spec_file
+    from .spec import SpecError, load_spec_file
 
     registry = _registry(args)
     problems: list[str] = []

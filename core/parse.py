@@ -14,7 +14,7 @@ Conventions of the returned message:
   JSON arguments (so it is canonical JSON, not the model's exact spacing).
 - Never raises on model output: anything that is not a well-formed call stays in content.
 
-How the spec is read (see core/spec.py): markers match with flexible whitespace at their edges;
+How the spec is read (see core/spec/shape.py): markers match with flexible whitespace at their edges;
 a call is a JSON object with exactly the keys of the call shape (name, arguments, id, optional
 fields), arguments being an object or a JSON string holding one; a candidate that does not parse
 (bad JSON, missing end marker, unknown tool when `tools` is given, more than max_calls) stays
@@ -32,11 +32,10 @@ import logging
 import random
 import re
 import string
-import weakref
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .spec import SpecialTool, Spec
+from .spec.shape import Marker, compile_shape, marker
 
 IdFactory = Callable[[int], str]
 
@@ -69,143 +68,6 @@ class _Need(Exception):
 
 class _Fail(Exception):
     """Not a well-formed call: its text stays content."""
-
-
-# ---------------------------------------------------------------------------------------------
-# The spec, compiled once
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Marker:
-    """A marker with flexible edge whitespace: `core` is the marker without it."""
-
-    core: str
-    trail: str  # the whitespace the marker ends with (raw bodies skip it literally)
-    boundary: bool  # core ends in a word character and the marker ended in whitespace
-
-
-def _marker(text: str) -> Optional[_Marker]:
-    core = text.strip()
-    if not core:
-        return None  # whitespace-only markers are covered by flexible whitespace
-    trail = text[len(text.rstrip()) :]
-    return _Marker(core, trail, bool(trail) and bool(_WORD.match(core[-1])))
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    reasoning: Optional[tuple[str, str]]
-    section_begin: Optional[_Marker]
-    section_end: Optional[_Marker]
-    section_end_optional: bool
-    call_begin: Optional[_Marker]
-    call_end: Optional[_Marker]
-    separator: Optional[_Marker]
-    name_suffix: Optional[_Marker]
-    name_suffix_raw: str
-    body: str
-    array: bool
-    anchored: bool
-    implicit_prefix: str
-    envelope: Any
-    json_body: Any
-    max_calls: Optional[int]
-    id_style: str
-    content_encoding: str
-    openers: Optional[re.Pattern]  # searched anywhere in the output
-    opener_kinds: dict[str, tuple[str, Any]]  # regex group -> (kind, payload)
-    opener_cores: tuple[str, ...]  # for holding back a partial marker while streaming
-    call_openers: Optional[re.Pattern]  # the openers of calls only (looked for in reasoning)
-    call_opener_cores: tuple[str, ...]
-    name_specials: dict[str, SpecialTool]  # raw tools written in the normal name position
-
-
-_CACHE: dict[int, tuple[Any, _Compiled]] = {}
-
-
-def _compiled(spec: Spec) -> _Compiled:
-    """The compiled spec, cached per Spec object (Spec holds lists, so it is not hashable)."""
-    hit = _CACHE.get(id(spec))
-    if hit is not None and hit[0]() is spec:
-        return hit[1]
-    compiled = _compile(spec)
-    if len(_CACHE) > 256:
-        _CACHE.clear()
-    _CACHE[id(spec)] = (weakref.ref(spec), compiled)
-    return compiled
-
-
-def _compile(spec: Spec) -> _Compiled:
-    tc = spec.tool_calls
-    section_begin = _marker(tc.section.begin)
-    call_begin = _marker(tc.call.begin)
-    # Without any begin marker a call can only be recognised at the start of the output.
-    anchored = bool(tc.anchored or (section_begin is None and call_begin is None and tc.envelope is None))
-    alternatives: list[tuple[str, str, Any, bool]] = []  # (core, kind, payload, boundary)
-    for text in (tc.content.begin, tc.content.end):
-        m = _marker(text)
-        if m is not None:
-            alternatives.append((m.core, "content", None, m.boundary))
-    if not anchored and tc.envelope is None:
-        if section_begin is not None:
-            alternatives.append((section_begin.core, "section", None, False))
-        elif call_begin is not None:
-            alternatives.append((call_begin.core, "call", None, False))
-    specials_by_begin: dict[str, list[SpecialTool]] = {}
-    name_specials: dict[str, SpecialTool] = {}
-    for special in tc.special_tools:
-        begin = _marker(special.begin or "")
-        if begin is not None:
-            specials_by_begin.setdefault(begin.core, []).append(special)
-        elif special.body == "raw" and tc.body == "name":
-            for name in special.names:
-                name_specials.setdefault(name, special)
-    for core, group in specials_by_begin.items():
-        alternatives.append((core, "special", tuple(group), False))
-    # Longest first, so ">>>all" (content) wins over ">>>" (call) at the same position.
-    alternatives.sort(key=lambda a: -len(a[0]))
-    kinds: dict[str, tuple[str, Any]] = {}
-    parts = []
-    call_parts = []
-    seen: dict[str, str] = {}
-    for i, (core, kind, payload, boundary) in enumerate(alternatives):
-        if core in seen:
-            continue
-        seen[core] = kind
-        group = f"o{i}"
-        kinds[group] = (kind, payload)
-        lookahead = r"(?!\w)" if boundary else ""
-        parts.append(f"(?P<{group}>{re.escape(core)}{lookahead})")
-        if kind != "content":
-            call_parts.append(parts[-1])
-    reasoning = (spec.reasoning.begin, spec.reasoning.end) if spec.reasoning else None
-    return _Compiled(
-        reasoning=reasoning,
-        section_begin=section_begin,
-        section_end=_marker(tc.section.end),
-        section_end_optional=tc.section_end_optional,
-        call_begin=call_begin,
-        call_end=_marker(tc.call.end),
-        separator=_marker(tc.separator),
-        name_suffix=_marker(tc.name_body.name_suffix) if tc.name_body else None,
-        name_suffix_raw=tc.name_body.name_suffix if tc.name_body else "",
-        body=tc.body,
-        array=tc.array,
-        anchored=anchored,
-        implicit_prefix=tc.implicit_prefix,
-        envelope=tc.envelope,
-        json_body=tc.json_body,
-        max_calls=tc.max_calls,
-        id_style=tc.ids.style,
-        content_encoding=tc.content_encoding,
-        openers=re.compile("|".join(parts)) if parts else None,
-        opener_kinds=kinds,
-        opener_cores=tuple(seen),
-        call_openers=re.compile("|".join(call_parts)) if call_parts else None,
-        call_opener_cores=tuple(core for core, kind in seen.items() if kind != "content"),
-        name_specials=name_specials,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +223,7 @@ class _Scanner:
         in_reasoning: bool,
         id_factory: Optional[IdFactory],
     ) -> None:
-        self.c = _compiled(spec)
+        self.c = compile_shape(spec)
         self.names = tool_names(tools)
         self.id_factory = id_factory
         self.in_reasoning = in_reasoning
@@ -754,7 +616,7 @@ class _Scanner:
             raise _Need
         return j
 
-    def _lit(self, i: int, marker: Optional[_Marker], final: bool) -> int:
+    def _lit(self, i: int, marker: Optional[Marker], final: bool) -> int:
         if marker is None:
             return i
         buf = self.buf
@@ -954,7 +816,7 @@ class _Scanner:
         return buf[j:], len(buf)
 
     def _raw(
-        self, j: int, special: SpecialTool, name: str, end_marker: Optional[_Marker], final: bool
+        self, j: int, special: SpecialTool, name: str, end_marker: Optional[Marker], final: bool
     ) -> tuple[int, _Call]:
         """A raw body: the text is the value of `special.argument`, unless the model wrote a JSON
         object holding that argument (then the object is the arguments)."""
@@ -966,8 +828,8 @@ class _Scanner:
             except _Fail:
                 value = None
             if isinstance(value, dict) and special.argument in value:
-                marker = _marker(special.end) or end_marker
-                return self._lit(end, marker, final), (name, _dumps(value), None)
+                closing = marker(special.end) or end_marker
+                return self._lit(end, closing, final), (name, _dumps(value), None)
         terminators = tuple(t for t in ([special.end.strip()] if special.end.strip() else special.stop) if t)
         text, end = self._terminated(j, terminators, final)
         return end, (name, _dumps({special.argument: text.strip()}), None)
@@ -978,7 +840,7 @@ class _Scanner:
         c = self.c
         buf = self.buf
         first = specials[0]
-        j = q + len(_marker(first.begin or "").core)
+        j = q + len(marker(first.begin or "").core)
         if first.body == "raw":
             names = [n for s in specials for n in s.names if self._allowed(n)]
             if not names:

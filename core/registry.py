@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
-from .loader import Problem, SpecError, load_spec_file
+from .spec import Problem, SpecError, load_spec_file
 from .plugins import PluginError, PluginSet
 from .spec import Spec
 

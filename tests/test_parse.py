@@ -688,7 +688,7 @@ def test_real_generic_envelope():
 
 
 def test_compiled_spec_is_cached():
-    from chatformats.parse import _compiled
+    from chatformats.spec.shape import compile_shape
 
     spec = real("hermes")
-    assert _compiled(spec) is _compiled(spec)
+    assert compile_shape(spec) is compile_shape(spec)

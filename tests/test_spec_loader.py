@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from chatformats.loader import SpecError, load_spec_file, parse_spec_text
+from chatformats.spec import SpecError, load_spec_file, parse_spec_text
 from chatformats.spec import json_schema
 
 HERE = Path(__file__).parent
