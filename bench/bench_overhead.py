@@ -31,7 +31,7 @@ from chatformats.demo import template_for, templates_dir
 from chatformats.llama_grammar import get_vocab
 from chatformats.oracle import END_OF_TURN, prompt_delta
 from chatformats.registry import get_registry
-from chatformats.render import validate_request
+from chatformats.prompt import validate_request
 
 USER = {"role": "user", "content": "Plan my trip: weather, alarms and bookings, please."}
 

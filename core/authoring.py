@@ -5,7 +5,7 @@ an assistant message (one call, two calls, content only, reasoning...), take the
 would have had to emit (`chatformats.oracle.prompt_delta`), and compare the deltas of messages that
 differ in one thing only. Whatever cannot be inferred is left at its default and said in `notes`.
 
-Templates are untrusted and run in the sandbox (`chatformats.template`); a template that raises is
+Templates are untrusted and run in the sandbox (`chatformats.prompt.template`); a template that raises is
 recorded in the notes, never a traceback.
 """
 
@@ -20,9 +20,9 @@ from typing import Any, Iterable, Optional
 
 from .oracle import END_OF_TURN, prompt_delta
 from .spec import Spec
-from .template import (
+from .prompt.template import (
     TemplateError,
-    _undeclared_variables,
+    undeclared_variables,
     compile_expression,
     compile_template,
     strftime_now,
@@ -302,7 +302,7 @@ def infer_spec(template_source: str, name: str) -> InferenceResult:
     result = InferenceResult(name, data, None, notes, evidence)
     try:
         prober = _Prober(template_source, notes)
-        undeclared = _undeclared_variables(template_source)
+        undeclared = undeclared_variables(template_source)
     except TemplateError as exc:
         notes.append(f"the template does not compile: {exc}")
         return _finish(result, tool_calls=None)

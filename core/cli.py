@@ -113,8 +113,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 @command("render")
 def cmd_render(args: argparse.Namespace) -> int:
-    from .render import RequestError
-    from .template import TemplateError
+    from .prompt import RequestError
+    from .prompt import TemplateError
 
     registry = _registry(args)
     fmt = _format(registry, args.format)

@@ -79,7 +79,7 @@ def _model(args):
 
 
 def cmd_chat(args) -> int:
-    from .render import RequestError
+    from .prompt import RequestError
 
     model = _model(args)
     tools = _read_json(args.tools, "tools") if args.tools else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .grammar import NO_GRAMMAR, build_grammar as build_from_spec, derive_triggers
 from .hookspecs import hookimpl
 from .parse import parse_output as parse_with_spec
-from .render import render_prompt as render_with_spec
+from .prompt import render_prompt as render_with_spec
 from .stream import StreamParser
 
 

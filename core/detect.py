@@ -49,7 +49,7 @@ def _matches(detect, source: str) -> tuple[bool, str]:
 
 def detect_template(source: str, registry: Optional[Registry] = None) -> Detection:
     """The format whose detect markers match `source`, highest priority first; else `generic`."""
-    from .template import template_references_tools
+    from .prompt import template_references_tools
 
     registry = registry or get_registry()
     shows_tools = template_references_tools(source)

@@ -12,7 +12,7 @@ from . import api
 from .detect import Detection, detect_template
 from .oracle import opens_reasoning
 from .registry import Format, Registry, get_registry
-from .render import RequestError, validate_request
+from .prompt import RequestError, validate_request
 
 
 @dataclass
@@ -165,11 +165,12 @@ class ChatModel:
         )
         t1 = time.perf_counter()
         in_reasoning = opens_reasoning(self.format, prompt)
-        active_tools = tools if tools and tool_choice != "none" else None
+        tool_choice = request["tool_choice"]
+        active_tools = request["tools"] if tool_choice != "none" else None
         plan = None
         if active_tools:
             plan = api.plan(
-                self.format, active_tools, tool_choice, parallel_tool_calls, in_reasoning=in_reasoning
+                self.format, active_tools, tool_choice, request["parallel_tool_calls"], in_reasoning=in_reasoning
             )
         t2 = time.perf_counter()
         parts = prompt_parts(prompt, untrusted_strings(request), self._control)

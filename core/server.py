@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from .render import RequestError
+from .prompt import RequestError
 from .runtime import ChatModel
 
 SAMPLING_FIELDS = {

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import pytest
 
 from chatformats.demo import shared_templates_path
-from chatformats.render import (
+from chatformats.prompt import (
     RequestError,
     choose_template,
     prepare_context,
@@ -21,7 +21,7 @@ from chatformats.render import (
     validate_request,
 )
 from chatformats.spec import Spec
-from chatformats.template import TemplateError, TemplateRaised
+from chatformats.prompt.template import TemplateError, TemplateRaised
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES_DIR = shared_templates_path()
@@ -369,7 +369,7 @@ def test_render_real_template(name: str):
 
 @needs_templates
 def test_template_wants_reads_each_family():
-    from chatformats.render import template_wants
+    from chatformats.prompt import template_wants
 
     assert template_wants(read_template("llama-cpp-deepseek-r1.jinja")) == ("string", "null")
     assert template_wants(read_template("vllm-tool_chat_template_deepseekr1.jinja")) == (
@@ -966,7 +966,7 @@ class TestSystemAuto:
         assert self.render(self.DROPS) == "[user]S\n\nU"
 
     def test_probe_is_cached_per_source(self):
-        from chatformats.render import template_drops_system
+        from chatformats.prompt import template_drops_system
 
         template_drops_system.cache_clear()
         self.render(self.RAISES)

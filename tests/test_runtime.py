@@ -249,7 +249,7 @@ def test_llama_cpp_python_chat_handler():
 
 
 def test_bad_request_is_a_request_error():
-    from chatformats.render import RequestError
+    from chatformats.prompt import RequestError
 
     model = model_for("hermes")
     with pytest.raises(RequestError):

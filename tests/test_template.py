@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from chatformats.template import (
+from chatformats.prompt.template import (
     ChatTemplate,
     TemplateError,
     TemplateRaised,
@@ -202,7 +202,7 @@ def test_generation_block_renders_its_body():
 
 
 def test_source_date_epoch_pins_strftime_now(monkeypatch):
-    from chatformats.template import strftime_now
+    from chatformats.prompt.template import strftime_now
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1735689600")
     assert strftime_now("%d %b %Y") == "01 Jan 2025"

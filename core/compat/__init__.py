@@ -19,6 +19,8 @@ from typing import Optional, Sequence
 # old module (under chatformats.) -> new module (under chatformats.)
 ALIASES: dict[str, str] = {
     "loader": "spec.loader",
+    "render": "prompt",
+    "template": "prompt.template",
 }
 
 _PREFIX = "chatformats."

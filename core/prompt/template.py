@@ -30,6 +30,7 @@ __all__ = [
     "strftime_now",
     "environment",
     "template_references_tools",
+    "undeclared_variables",
 ]
 
 # Variables through which a template shows the tool list (Firefunction v2 reads `functions`,
@@ -272,7 +273,8 @@ def evaluate_expression(expression: str, **context: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=128)
-def _undeclared_variables(source: str) -> frozenset[str]:
+def undeclared_variables(source: str) -> frozenset[str]:
+    """The variables a template reads from its context (parsed once per source)."""
     try:
         ast: nodes.Template = _ENV.parse(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -283,4 +285,4 @@ def _undeclared_variables(source: str) -> frozenset[str]:
 def template_references_tools(source: str) -> bool:
     """Whether the template reads the tool list (`tools`, `custom_tools`, or Firefunction's
     `functions`). A template that does not parse raises `TemplateError`."""
-    return bool(_undeclared_variables(source) & TOOL_VARIABLES)
+    return bool(undeclared_variables(source) & TOOL_VARIABLES)

@@ -1,0 +1,56 @@
+"""The prompt seam: request validation (once), polyfills, tool-call ids, template probes, the Jinja
+sandbox and rendering. Imports only `chatformats.spec`."""
+
+from .probe import Variables, template_drops_system, template_wants
+from .render import choose_template, prepare_context, render_prompt
+from .request import (
+    ROLES,
+    TOOL_CHOICE_MODES,
+    TOOL_CHOICE_SHAPE,
+    TOOL_SHAPE,
+    CheckedCall,
+    CheckedMessage,
+    RequestError,
+    ValidRequest,
+    validate_request,
+    validate_tool_choice,
+    validate_tools,
+)
+from .template import (
+    ChatTemplate,
+    TemplateError,
+    TemplateRaised,
+    compile_expression,
+    compile_template,
+    evaluate_expression,
+    strftime_now,
+    template_references_tools,
+)
+
+__all__ = [
+    "ROLES",
+    "TOOL_CHOICE_MODES",
+    "TOOL_CHOICE_SHAPE",
+    "TOOL_SHAPE",
+    "ChatTemplate",
+    "CheckedCall",
+    "CheckedMessage",
+    "RequestError",
+    "TemplateError",
+    "TemplateRaised",
+    "ValidRequest",
+    "Variables",
+    "choose_template",
+    "compile_expression",
+    "compile_template",
+    "evaluate_expression",
+    "prepare_context",
+    "render_prompt",
+    "strftime_now",
+    "template_drops_system",
+    "template_references_tools",
+    "template_wants",
+    "validate_request",
+    "validate_tool_choice",
+    "validate_tools",
+]
