@@ -26,7 +26,8 @@ import statistics
 import time
 from typing import Any, Optional, Sequence
 
-from chatformats import api, grammar
+from chatformats import api
+from chatformats.grammar import build as grammar_build
 from chatformats.demo import template_for, templates_dir
 from chatformats.llama_grammar import get_vocab
 from chatformats.oracle import END_OF_TURN, prompt_delta
@@ -107,7 +108,7 @@ class Cell:
         request = validate_request(dict(self.request), fmt.spec)
         api.render(fmt, request, self.template)
         t1 = time.perf_counter()
-        grammar._cache.clear()
+        grammar_build._cache.clear()
         get_vocab().valid_grammars.clear()
         t2 = time.perf_counter()
         plan = api.plan(fmt, tools, "auto", True)

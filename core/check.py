@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import api
+from .llama_grammar import plan_rejection
 from .registry import Format
 
 
@@ -144,7 +145,7 @@ def check_examples(fmt: Format) -> list[CheckProblem]:
         if plan is None:
             problems.append(CheckProblem(spec.name, label, "no grammar for a request with tools"))
             continue
-        why = plan.rejection(example.output)
+        why = plan_rejection(plan, example.output)
         if why:
             problems.append(CheckProblem(spec.name, label, f"output: {why}"))
     return problems

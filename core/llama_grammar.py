@@ -564,3 +564,31 @@ def lazy_accepts(
     finally:
         llama_cpp.llama_sampler_free(sampler)
         watch.close()
+
+
+def plan_check(plan: Any, text: str, *, vocab: VocabLike = None) -> tuple[bool, bool]:
+    """(a trigger of `plan` fires in `text`, llama.cpp's grammar engine accepts it from there on).
+
+    A non-lazy grammar applies from the first token, so it must accept the whole text.
+    """
+    if not plan.lazy:
+        return True, accepts(plan.gbnf, text, vocab=vocab)
+    return lazy_accepts(
+        plan.gbnf,
+        text,
+        words=plan.words,
+        tokens=plan.tokens,
+        patterns=plan.patterns,
+        patterns_full=plan.patterns_full,
+        vocab=vocab,
+    )
+
+
+def plan_rejection(plan: Any, text: str, *, vocab: VocabLike = None) -> Optional[str]:
+    """Why `plan`'s grammar would not produce `text` (None when it would)."""
+    triggered, accepted = plan_check(plan, text, vocab=vocab)
+    if not triggered:
+        return "no trigger fires in it"
+    if not accepted:
+        return "the grammar rejects it after its trigger" if plan.lazy else "the grammar rejects it"
+    return None

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from . import api
 from .check import comparable
+from .llama_grammar import plan_check, plan_rejection
 from .registry import Format
 
 END_OF_TURN = (
@@ -208,7 +209,7 @@ def run_oracle(
         return result
     result.grammar = plan.gbnf
     result.triggers = plan.triggers_dict()
-    result.triggered, result.accepted = plan.check(delta)
+    result.triggered, result.accepted = plan_check(plan, delta)
     if not (result.triggered and result.accepted):
-        result.failures.append(f"delta: {plan.rejection(delta)}")
+        result.failures.append(f"delta: {plan_rejection(plan, delta)}")
     return result

@@ -11,6 +11,7 @@ import pytest
 llama_grammar = pytest.importorskip("chatformats.llama_grammar")
 
 from chatformats.grammar import GrammarPlan, build_grammar  # noqa: E402
+from chatformats.llama_grammar import plan_check  # noqa: E402
 from chatformats.spec import (  # noqa: E402
     Envelope,
     Ids,
@@ -129,7 +130,7 @@ def assert_accepts(plan: GrammarPlan, accepted=(), rejected=()) -> None:
 
 def lazy(plan: GrammarPlan, text: str) -> tuple[bool, bool]:
     assert plan.lazy
-    return plan.check(text)
+    return plan_check(plan, text)
 
 
 # -- hermes-like tagged JSON ----------------------------------------------------------------------

@@ -10,13 +10,8 @@ import pytest
 jsonschema = pytest.importorskip("jsonschema")
 llama_grammar = pytest.importorskip("chatformats.llama_grammar")
 
-from chatformats.json_schema_gbnf import (  # noqa: E402
-    GbnfBuilder,
-    gbnf_literal,
-    integer_range,
-    sanitize_name,
-    until_rule,
-)
+from chatformats.grammar.gbnf import gbnf_literal, sanitize_name, until_rule  # noqa: E402
+from chatformats.grammar.json_schema import GbnfBuilder, integer_range  # noqa: E402
 
 
 def grammar_for(schema) -> str:

@@ -21,6 +21,7 @@ ALIASES: dict[str, str] = {
     "loader": "spec.loader",
     "render": "prompt",
     "template": "prompt.template",
+    "json_schema_gbnf": "grammar",
 }
 
 _PREFIX = "chatformats."

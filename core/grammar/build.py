@@ -10,87 +10,17 @@ envelope format whose output is one JSON object).
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from .json_schema_gbnf import GbnfBuilder, gbnf_literal, kv_sequence, until_rule
-from .spec import Spec, SpecialTool, ToolCalls, Triggers
+from ..spec import Spec, SpecialTool, ToolCalls, Triggers
+from .gbnf import gbnf_literal, kv_sequence, until_rule
+from .json_schema import GbnfBuilder
+from .offer import offer
+from .plan import GrammarPlan
+from .triggers import derived_triggers, trigger_words
 
 _CACHE_SIZE = 64
-_cache: dict[tuple[int, str, str, bool, str], tuple[Spec, Optional["GrammarPlan"]]] = {}
-
-
-@dataclass(frozen=True)
-class GrammarPlan:
-    """A grammar for llama.cpp and what switches it on (when lazy)."""
-
-    gbnf: str
-    lazy: bool
-    words: list[str] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)
-    patterns: list[str] = field(default_factory=list)
-    patterns_full: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (for JSON output and snapshots)."""
-        return asdict(self)
-
-    def check(self, text: str) -> tuple[bool, bool]:
-        """(a trigger fires in `text`, llama.cpp's grammar engine accepts it from there on).
-
-        A non-lazy grammar applies from the first token, so it must accept the whole text.
-        """
-        from .llama_grammar import accepts, lazy_accepts
-
-        if not self.lazy:
-            return True, accepts(self.gbnf, text)
-        return lazy_accepts(
-            self.gbnf,
-            text,
-            words=self.words,
-            tokens=self.tokens,
-            patterns=self.patterns,
-            patterns_full=self.patterns_full,
-        )
-
-    def rejection(self, text: str) -> Optional[str]:
-        """Why this grammar would not produce `text` (None when it would)."""
-        triggered, accepted = self.check(text)
-        if not triggered:
-            return "no trigger fires in it"
-        if not accepted:
-            return "the grammar rejects it after its trigger" if self.lazy else "the grammar rejects it"
-        return None
-
-    def triggers_dict(self) -> dict[str, list[str]]:
-        """Only the triggers: words, tokens, patterns, patterns_full."""
-        return {
-            "words": list(self.words),
-            "tokens": list(self.tokens),
-            "patterns": list(self.patterns),
-            "patterns_full": list(self.patterns_full),
-        }
-
-
-NO_GRAMMAR = GrammarPlan(gbnf="", lazy=False)
-"""Sentinel a `build_grammar` hook returns for "this request needs no grammar" (compare with `is`)."""
-
-
-def derive_triggers(
-    spec: Spec, tools: Optional[list[dict[str, Any]]], tool_choice: Any = "auto"
-) -> Triggers:
-    """`spec.triggers` where it lists any, else triggers derived from the tool-call shape.
-
-    Derived: the first marker of a call (section begin, else call begin, plus each offered
-    special tool's begin) as a word; an anchored shape gives a `patterns_full` ending where the
-    grammar starts; an implicit prefix with name bodies gives one word per tool plus a pattern.
-    """
-    given = spec.triggers
-    if given.words or given.tokens or given.patterns or given.patterns_full or not tools:
-        return given
-    choice = "auto" if tool_choice in (None, "none", "required") else tool_choice
-    return Triggers(**_Planner(spec, tools, choice, True).derived_triggers(), lazy=given.lazy)
+_cache: dict[tuple[int, str, str, bool, str], tuple[Spec, Optional[GrammarPlan]]] = {}
 
 
 def build_grammar(
@@ -132,40 +62,6 @@ def build_grammar(
     return plan
 
 
-# -- request interpretation ----------------------------------------------------------------------
-
-
-def _tool_definitions(tools: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """name -> parameters schema, in the order offered (first definition of a name wins)."""
-    found: dict[str, dict[str, Any]] = {}
-    for tool in tools:
-        if not isinstance(tool, dict):
-            continue
-        function = tool.get("function", tool)
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str) or not name or name in found:
-            continue
-        params = function.get("parameters")
-        found[name] = params if isinstance(params, dict) and params else {"type": "object"}
-    return found
-
-
-def _choice(tool_choice: Any) -> tuple[str, Optional[str]]:
-    """("auto"|"required"|"none"|"named", name)."""
-    if tool_choice is None:
-        return "auto", None
-    if isinstance(tool_choice, str):
-        if tool_choice in ("auto", "required", "none"):
-            return tool_choice, None
-        raise ValueError(f"tool_choice must be auto, required, none or a function, not {tool_choice!r}")
-    if isinstance(tool_choice, dict):
-        function = tool_choice.get("function")
-        name = function.get("name") if isinstance(function, dict) else tool_choice.get("name")
-        if isinstance(name, str) and name:
-            return "named", name
-    raise ValueError(f"tool_choice names no function: {tool_choice!r}")
-
-
 # -- grammar building ----------------------------------------------------------------------------
 
 
@@ -183,20 +79,13 @@ class _Planner:
         self.in_reasoning = in_reasoning
         self.given_triggers = triggers
         self.tc: ToolCalls = spec.tool_calls
-        self.mode, named = _choice(tool_choice)
-        self.tools = _tool_definitions(tools)
-        if named is not None:
-            if named not in self.tools:
-                raise ValueError(f"tool_choice names {named!r}, which is not among the tools offered")
-            self.tools = {named: self.tools[named]}
+        offered = offer(spec, tools, tool_choice)
+        self.offered = offered
+        self.mode, self.tools = offered.mode, offered.tools
         self.max_calls = 1 if not parallel else self.tc.max_calls
-        # Special tools keep the regular form too (Llama 3.2 calls `python` as plain JSON).
-        self.regular = dict(self.tools)
-        self.specials = [
-            (st, [n for n in st.names if n in self.tools])
-            for st in self.tc.special_tools
-            if any(n in self.tools for n in st.names)
-        ]
+        # _tool_output swaps these two out while it builds the regular and the special calls
+        self.regular = dict(offered.regular)
+        self.specials = list(offered.specials)
         self.b = GbnfBuilder()
         # Bounded, so a model cannot loop on whitespace between markers forever.
         self.b.add_rule("gap", "[ \\t\\r\\n]{0,32}")
@@ -214,7 +103,7 @@ class _Planner:
         if triggers is None:
             triggers = self.spec.triggers
             if not (triggers.words or triggers.tokens or triggers.patterns or triggers.patterns_full):
-                triggers = Triggers(**self.derived_triggers(), lazy=triggers.lazy)
+                triggers = Triggers(**derived_triggers(self.tc, self.offered), lazy=triggers.lazy)
         if forced or not triggers.lazy:
             return GrammarPlan(self._whole(calls, forced), lazy=False)
         return GrammarPlan(
@@ -240,7 +129,7 @@ class _Planner:
         if forced or self.tc.envelope is not None:
             parts.append(f"gap {calls} ws")
         else:
-            stops = self._trigger_words() or []
+            stops = trigger_words(self.tc, self.offered) or []
             content = until_rule(self.b, stops, "content") if stops else "any-text"
             parts.append(f"({content} | {content} {calls} ws)" if stops else f"(ws {calls} ws | any-text)")
         return self.b.render(" ".join(parts))
@@ -495,76 +384,7 @@ class _Planner:
             alts.append(self.b.add_rule("response", content))
         return alts[0] if len(alts) == 1 else self.b.add_rule("envelope", " | ".join(alts))
 
-    # .. triggers
-
-    def _trigger_words(self) -> list[str]:
-        """Literal words that start the tool-call text (section, call or special begin)."""
-        words: list[str] = []
-        tc = self.tc
-        if tc.implicit_prefix and tc.body == "name" and tc.name_body is not None:
-            for name in self._name_body_names():
-                words.append(tc.implicit_prefix + name + tc.name_body.name_suffix)
-        elif not tc.anchored:
-            first = (tc.section.begin or tc.call.begin).strip()
-            if first:
-                words.append(first)
-        for st, _ in self.specials:
-            if st.begin and st.begin.strip():
-                words.append(st.begin.strip())
-        return list(dict.fromkeys(words))
-
-    def _name_body_names(self) -> list[str]:
-        names = list(self.regular)
-        for st, offered in self.specials:
-            if st.begin is None and st.body == "raw":
-                names += offered
-        return list(dict.fromkeys(names))
-
-    def derived_triggers(self) -> dict[str, list[str]]:
-        """Triggers derived from the tool-call shape (ignoring spec.triggers)."""
-        tc = self.tc
-        words = self._trigger_words()
-        full: list[str] = []
-        if tc.implicit_prefix and tc.body == "name" and tc.name_body is not None:
-            names = "|".join(_regex_escape(n) for n in self._name_body_names())
-            suffix = _regex_escape(tc.name_body.name_suffix)
-            full.append(rf"^\s*((?:{names}){suffix})[\s\S]*$")
-        elif tc.anchored or not (tc.section.begin or tc.call.begin).strip():
-            full.append(rf"^\s*({self._start_regex()})[\s\S]*$")
-        return {"words": words, "tokens": [], "patterns": [], "patterns_full": full}
-
-    def _start_regex(self) -> str:
-        """A regex for the start of the tool-call text (where the grammar takes over)."""
-        tc = self.tc
-        first = tc.section.begin or tc.call.begin
-        if first.strip():
-            return _regex_marker(first.lstrip())
-        start = r"\[\s*" if tc.array else ""
-        body = tc.json_body
-        start += r"\{\s*"
-        if body.id_key:
-            start += rf'(?:{_regex_escape(json.dumps(body.id_key))}\s*:\s*"[^"]*"\s*,\s*)?'
-        fixed = "".join(
-            rf"(?:{_regex_escape(json.dumps(k))}\s*:\s*{_regex_escape(json.dumps(v))}\s*,\s*)?"
-            for k, v in body.optional_fields.items()
-        )
-        return rf'{start}{fixed}{_regex_escape(json.dumps(body.name_key))}\s*:\s*"'
-
 
 def _seq(*parts: Optional[str]) -> str:
     """A GBNF sequence of the non-empty parts."""
     return " ".join(p for p in parts if p)
-
-
-def _regex_escape(text: str) -> str:
-    """Escape for std::regex (ECMAScript): the metacharacters, and \\n \\r \\t for readability."""
-    escaped = re.sub(r"[.^$|()*+?\[\]{}\\]", lambda m: "\\" + m.group(0), text)
-    return escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-
-
-def _regex_marker(text: str) -> str:
-    """A marker as a regex: its whitespace runs may be any whitespace."""
-    return r"\s*".join(_regex_escape(part) for part in re.split(r"\s+", text))
-
-
-__all__ = ["NO_GRAMMAR", "GrammarPlan", "build_grammar", "derive_triggers"]

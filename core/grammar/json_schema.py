@@ -1,148 +1,30 @@
-"""JSON Schema -> GBNF (llama.cpp grammar) rules.
+"""JSON Schema -> GBNF rules (`GbnfBuilder.add_schema`).
 
-Written for constrained tool-call decoding, where the model may be tiny and random:
-- JSON strings never contain raw control characters (\\x00-\\x1F, \\x7F), only JSON escapes;
-- whitespace between JSON tokens is bounded (`ws`), so a model cannot loop on blanks forever;
-- integer minimum/maximum (and exclusive bounds) are honoured exactly with digit-range rules.
-
-Conventions of the generated rules: a value rule never consumes whitespace after itself; the
-container (object, array, call wrapper) places `ws` after each token. Rule names are stable
-(derived from the names passed in), so snapshots of generated grammars stay readable.
+Integer minimum/maximum (and exclusive bounds) are honoured exactly with digit-range rules;
+string length bounds are; patterns, formats and non-integer bounds are best effort (any value of
+the type). `$ref`s resolve against the root schema.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Optional
 
-WS_MAX = 20
-"""Most spaces/tabs the `ws` rule allows after its one newline."""
-
-MAX_INT_DIGITS = 20
-"""Most digits of an integer with no upper bound (keeps a random model from looping on digits)."""
-
-_BUILTIN_RULES: dict[str, str] = {
-    "ws": f'| " " | "\\n" [ \\t]{{0,{WS_MAX}}}',
-    "char": '[^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
-    "string": '"\\"" char* "\\""',
-    "integer": f'"-"? ("0" | [1-9] [0-9]{{0,{MAX_INT_DIGITS - 1}}})',
-    "number": f'"-"? ("0" | [1-9] [0-9]{{0,{MAX_INT_DIGITS - 1}}}) ("." [0-9]{{1,20}})? '
-    '([eE] [-+]? [0-9]{1,3})?',
-    "boolean": '"true" | "false"',
-    "null": '"null"',
-    "value": "object | array | string | number | boolean | null",
-    "object": '"{" ws (string ws ":" ws value ws ("," ws string ws ":" ws value ws)*)? "}"',
-    "array": '"[" ws (value ws ("," ws value ws)*)? "]"',
-    "any-text": ".*",
-}
-
-_RULE_REF = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|([a-zA-Z0-9-]+)')
+from .gbnf import (
+    BUILTIN_RULES,
+    MAX_INT_DIGITS,
+    GbnfRules,
+    escape_char,
+    gbnf_literal,
+    kv_sequence,
+    sanitize_name,
+)
 
 
-def sanitize_name(name: str) -> str:
-    """A GBNF rule name (letters, digits, dashes) made from any text."""
-    cleaned = re.sub(r"[^a-zA-Z0-9-]+", "-", name).strip("-")
-    return re.sub(r"-{2,}", "-", cleaned) or "rule"
-
-
-def _escape_char(ch: str, in_class: bool) -> str:
-    code = ord(ch)
-    if code < 0x20 or code == 0x7F:
-        return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\x{code:02X}")
-    if ch in '"\\':
-        return "\\" + ch
-    if in_class and ch in "[]^-":
-        return f"\\x{code:02X}"
-    return ch
-
-
-def gbnf_literal(text: str) -> str:
-    """`text` as a GBNF string literal (quotes, backslashes and control chars escaped; UTF-8 kept)."""
-    return '"' + "".join(_escape_char(c, False) for c in text) + '"'
-
-
-def gbnf_char_class(chars: Iterable[str], negate: bool = False) -> str:
-    """A GBNF character class of the given characters."""
-    body = "".join(_escape_char(c, True) for c in sorted(set(chars)))
-    return f"[{'^' if negate else ''}{body}]"
-
-
-class GbnfBuilder:
-    """Collects named GBNF rules; renders only those reachable from the root.
-
-    Identical rule bodies are shared (the first name wins); a name already taken by another
-    body gets a numeric suffix. The builtin JSON rules (`ws`, `string`, `value`, ...) always
-    keep their names.
-    """
-
-    def __init__(self) -> None:
-        self.rules: dict[str, str] = dict(_BUILTIN_RULES)
-        self._by_body: dict[str, str] = {body: name for name, body in _BUILTIN_RULES.items()}
-        self._untils: dict[tuple[str, ...], str] = {}
-
-    # -- rules -------------------------------------------------------------------------------
-
-    def literal(self, text: str) -> str:
-        """`text` as a GBNF string literal."""
-        return gbnf_literal(text)
-
-    def _free_name(self, name: str) -> str:
-        base = sanitize_name(name)
-        if base == "root":
-            base = "root-rule"
-        candidate, n = base, 1
-        while candidate in self.rules:
-            n += 1
-            candidate = f"{base}-{n}"
-        return candidate
-
-    def add_rule(self, name: str, body: str) -> str:
-        """Add `name ::= body`; returns the rule name actually used (shared when the body exists)."""
-        existing = self._by_body.get(body)
-        if existing is not None:
-            return existing
-        sane = sanitize_name(name)
-        if self.rules.get(sane) == body:
-            return sane
-        final = self._free_name(name)
-        self.rules[final] = body
-        self._by_body[body] = final
-        return final
-
-    def _reserve(self, name: str) -> str:
-        """Reserve a name whose body is set later (recursive $ref targets)."""
-        final = self._free_name(name)
-        self.rules[final] = '""'  # placeholder until _define
-        return final
-
-    def _define(self, name: str, body: str) -> None:
-        self.rules[name] = body
-        self._by_body.setdefault(body, name)
-
-    def render(self, root_body: str, extra_rules: Optional[dict[str, str]] = None) -> str:
-        """The grammar text: `root ::= root_body` and every rule reachable from it.
-
-        `extra_rules` (name -> body, written as given) are added for this rendering only.
-        """
-        rules = {**self.rules, **(extra_rules or {})}
-        order: list[str] = []
-        seen: set[str] = set()
-        pending = _rule_refs(root_body)
-        while pending:
-            name = pending.pop(0)
-            if name in seen or name not in rules:
-                continue
-            seen.add(name)
-            order.append(name)
-            pending.extend(_rule_refs(rules[name]))
-        lines = [f"root ::= {root_body}"]
-        lines += [f"{name} ::= {rules[name]}" for name in sorted(order)]
-        return "\n".join(lines) + "\n"
-
-    # -- JSON Schema ---------------------------------------------------------------------------
+class GbnfBuilder(GbnfRules):
+    """GBNF rules, plus rules for JSON values valid against a JSON Schema."""
 
     def add_schema(self, schema: Any, name: str, root: Any = None) -> str:
         """A rule matching JSON values valid against `schema`; returns its name.
@@ -151,10 +33,6 @@ class GbnfBuilder:
         """
         document = schema if root is None else root
         return _SchemaVisitor(self, document).visit(schema, sanitize_name(name))
-
-
-def _rule_refs(body: str) -> list[str]:
-    return [m.group(1) for m in _RULE_REF.finditer(body) if m.group(1) and not m.group(1).isdigit()]
 
 
 def _alt(parts: Sequence[str]) -> str:
@@ -267,7 +145,7 @@ _ARRAY_KEYS = ("items", "prefixItems", "minItems", "maxItems")
 
 
 class _SchemaVisitor:
-    def __init__(self, builder: GbnfBuilder, root: Any) -> None:
+    def __init__(self, builder: GbnfRules, root: Any) -> None:
         self.b = builder
         self.root = root
         self.refs: dict[str, str] = {}
@@ -339,13 +217,13 @@ class _SchemaVisitor:
         target = self._resolve(ref)
         if target is None:
             return "value"
-        rule = self.b._reserve(f"ref-{ref.rsplit('/', 1)[-1]}")
+        rule = self.b.reserve(f"ref-{ref.rsplit('/', 1)[-1]}")
         self.refs[ref] = rule
         siblings = {k: v for k, v in schema.items() if k != "$ref"}
         if siblings and isinstance(target, dict):
             target = {**target, **siblings}
         inner = self.visit(target, f"{rule}-value")
-        self.b._define(rule, inner)
+        self.b.define(rule, inner)
         return rule
 
     def _resolve(self, ref: Any) -> Any:
@@ -446,7 +324,7 @@ class _SchemaVisitor:
             children = sorted({k[len(prefix)] for k in plain if k.startswith(prefix) and len(k) > len(prefix)})
             alts = [] if prefix in plain else ['"\\""']
             alts += [f"{gbnf_literal(c)} {node(prefix + c)}" for c in children]
-            other = "".join(_escape_char(c, True) for c in children)
+            other = "".join(escape_char(c, True) for c in children)
             alts.append(f'[^"\\\\\\x7F\\x00-\\x1F{other}] {rest}')
             alts.append(f"{escape} {rest}")
             return self.b.add_rule(f"{name}-{len(prefix)}", " | ".join(alts))
@@ -507,108 +385,5 @@ class _SchemaVisitor:
         # Bounds on non-integers are best effort: only the sign is enforced.
         lows = [schema.get(k) for k in ("minimum", "exclusiveMinimum")]
         if any(_is_number(v) and v >= 0 for v in lows):
-            return self.b.add_rule(name, _BUILTIN_RULES["number"].replace('"-"? ', "", 1))
+            return self.b.add_rule(name, BUILTIN_RULES["number"].replace('"-"? ', "", 1))
         return "number"
-
-
-def kv_sequence(
-    builder: GbnfBuilder,
-    items: Sequence[tuple[str, bool]],
-    name: str,
-    extra: Optional[str] = None,
-    separator: str = '"," ws',
-) -> str:
-    """Members in the given order, each (rule, required); optional ones may be left out.
-
-    Commas come out right whichever optional members are present. `extra` (a rule) may repeat
-    after them (additionalProperties). Returns a GBNF sequence ("" when nothing may appear).
-    """
-    cache: dict[tuple[int, bool], str] = {}
-
-    def rest(i: int, after_first: bool) -> str:
-        if (i, after_first) in cache:
-            return cache[(i, after_first)]
-        sep = f"{separator} " if after_first else ""
-        if i == len(items):
-            if extra is None:
-                body = ""
-            elif after_first:
-                body = f"({separator} {extra})*"
-            else:
-                body = f"({extra} ({separator} {extra})*)?"
-        else:
-            rule, is_required = items[i]
-            taken = f"{sep}{rule} {rest(i + 1, True)}".strip()
-            if is_required:
-                body = taken
-            elif after_first:
-                body = f"({sep}{rule})? {rest(i + 1, True)}".strip()
-            else:
-                skipped = rest(i + 1, False)
-                body = f"({taken} | {skipped})" if skipped else f"({taken})?"
-        if i + 1 < len(items) and (" | " in body or len(body) > 60):
-            suffix = "" if after_first else "-first"
-            body = builder.add_rule(f"{name}-rest-{i}{suffix}", body)
-        cache[(i, after_first)] = body
-        return body
-
-    return rest(0, False)
-
-
-# -- free text -----------------------------------------------------------------------------------
-
-
-def until_rule(builder: GbnfBuilder, stop_text: str | Sequence[str], name: str = "") -> str:
-    """A rule for any text that does not contain `stop_text` (or any of several stop texts).
-
-    Built as the automaton of the stop texts (right-linear rules, one per matched prefix), so
-    overlapping prefixes ("<</think>") are handled. The rule also never ends where the stop text
-    written right after it would complete a stop earlier, so `rule STOP` matches STOP exactly once.
-    """
-    stops = [stop_text] if isinstance(stop_text, str) else list(dict.fromkeys(stop_text))
-    stops = [s for s in stops if s]
-    if not stops:
-        return "any-text"
-    key = tuple(stops)
-    if key in builder._untils:
-        return builder._untils[key]
-    base = sanitize_name(name or "until-" + "-".join(stops))
-    prefixes = sorted({s[:i] for s in stops for i in range(len(s))}, key=lambda p: (len(p), p))
-    alphabet = sorted({c for s in stops for c in s})
-
-    def step(state: str, ch: str) -> Optional[str]:
-        text = state + ch
-        if any(text.endswith(s) for s in stops):
-            return None
-        while text not in prefixes:
-            text = text[1:]
-        return text
-
-    def accepting(state: str) -> bool:
-        for stop in stops:
-            current: Optional[str] = state
-            for ch in stop[:-1]:
-                current = step(current, ch)
-                if current is None:
-                    return False
-        return True
-
-    names = {p: builder._reserve(base if i == 0 else f"{base}-{i}") for i, p in enumerate(prefixes)}
-    builder._untils[key] = names[""]
-    for state in prefixes:
-        by_target: dict[str, list[str]] = {}
-        for ch in alphabet:
-            target = step(state, ch)
-            if target is not None:
-                by_target.setdefault(target, []).append(ch)
-        # every character that leads back to the start state, in one negated class
-        elsewhere = [c for c in alphabet if step(state, c) != ""]
-        alts = [f"{gbnf_char_class(elsewhere, negate=True)} {names['']}"]
-        by_target.pop("", None)
-        for target, chars in sorted(by_target.items(), key=lambda kv: (len(kv[0]), kv[0])):
-            lead = gbnf_literal(chars[0]) if len(chars) == 1 else gbnf_char_class(chars)
-            alts.append(f"{lead} {names[target]}")
-        if accepting(state):
-            alts.insert(0, "")
-        builder._define(names[state], " | ".join(alts).lstrip())
-    return names[""]
