@@ -98,6 +98,6 @@ def stream_parser(
     in_reasoning: bool = False,
     registry: Optional[Registry] = None,
 ):
-    """An incremental parser for streamed output (see chatformats.stream)."""
+    """An incremental parser for streamed output (see chatformats.output.stream)."""
     fmt = get_format(format, registry)
     return _hook(fmt).stream_parser(format=fmt, tools=tools, in_reasoning=in_reasoning)

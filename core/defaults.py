@@ -9,9 +9,8 @@ from __future__ import annotations
 # as public functions, which shadow the submodule attributes of the same names.
 from .grammar import NO_GRAMMAR, build_grammar as build_from_spec, derive_triggers
 from .hookspecs import hookimpl
-from .parse import parse_output as parse_with_spec
+from .output import StreamParser, parse_output as parse_with_spec
 from .prompt import render_prompt as render_with_spec
-from .stream import StreamParser
 
 
 @hookimpl(trylast=True)

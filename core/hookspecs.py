@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .grammar import GrammarPlan
     from .registry import Format
     from .spec import Triggers
-    from .stream import StreamParser
+    from .output import StreamParser
 
 hookspec = pluggy.HookspecMarker("chatformats")
 hookimpl = pluggy.HookimplMarker("chatformats")
@@ -151,7 +151,7 @@ def stream_parser(
     """Make an incremental parser for a streamed reply.
 
     Stops at the first non-None result. A plugin that overrides :func:`parse_output` should also
-    override this hook (``chatformats.stream.BufferedStreamParser`` wraps any whole-text parser).
+    override this hook (``chatformats.BufferedStreamParser`` wraps any whole-text parser).
 
     :param format: the format in use.
     :param tools: the request's tools, or ``None``.

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from chatformats.check import example_tools, messages_match
-from chatformats.parse import parse_output
+from chatformats.output import parse_output
 from chatformats.registry import get_registry
 from chatformats.spec import Spec
 

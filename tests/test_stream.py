@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from chatformats.parse import parse_output
-from chatformats.stream import BufferedStreamParser, StreamParser, message_deltas
+from chatformats.output import parse_output
+from chatformats.output import BufferedStreamParser, StreamParser, message_deltas
 from test_parse import (
     ALL_SPECS,
     EXAMPLES,

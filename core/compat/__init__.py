@@ -22,6 +22,8 @@ ALIASES: dict[str, str] = {
     "render": "prompt",
     "template": "prompt.template",
     "json_schema_gbnf": "grammar",
+    "parse": "output",
+    "stream": "output.stream",
 }
 
 _PREFIX = "chatformats."

@@ -1,6 +1,6 @@
 """Incremental parsing of a streamed reply into OpenAI ``chat.completion.chunk`` deltas.
 
-`StreamParser` drives the same resumable scanner as `chatformats.parse.parse_output`, so the
+`StreamParser` drives the same resumable scanner as `chatformats.output.parse_output`, so the
 deltas of a stream always add up to the whole-text parse (content, reasoning, call names,
 arguments and ids, given the same `id_factory`):
 
@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Optional
 
-from .parse import IdFactory, _Scanner, _dumps
-from .spec import Spec
+from ..spec import Spec
+from .calls import IdFactory, dumps
+from .scanner import Scanner
 
 __all__ = ["StreamParser", "BufferedStreamParser", "message_deltas"]
 
@@ -35,7 +36,7 @@ def _call_deltas(index: int, call: dict[str, Any]) -> list[Delta]:
     fn = call.get("function") or {}
     arguments = fn.get("arguments", "")
     if not isinstance(arguments, str):
-        arguments = _dumps(arguments)
+        arguments = dumps(arguments)
     head = {
         "index": index,
         "id": call.get("id"),
@@ -65,7 +66,7 @@ class StreamParser:
         in_reasoning: bool = False,
         id_factory: Optional[IdFactory] = None,
     ) -> None:
-        self._scanner = _Scanner(spec, tools, in_reasoning, id_factory)
+        self._scanner = Scanner(spec, tools, in_reasoning, id_factory)
         self._taken = 0  # events already turned into deltas
         self._calls = 0
         self._finished = False
@@ -106,10 +107,7 @@ class StreamParser:
         if not self._broken:
             log.exception("chatformats: stream parser failed; passing the rest through as content")
         self._broken = True
-        scanner = self._scanner
-        if scanner.pos < len(scanner.buf):
-            scanner.events.append(("content", scanner.buf[scanner.pos :]))
-            scanner.pos = len(scanner.buf)
+        self._scanner.give_up()
 
     def _take(self) -> list[Delta]:
         events = self._scanner.events

@@ -1,0 +1,165 @@
+"""The scanner's output, in output order: content, reasoning and calls, with the message rules.
+
+Content rules: whitespace touching a removed block (reasoning, call, content marker) is dropped;
+separate pieces of content keep the whitespace that separated them; content written as a JSON
+string (`content_encoding: json_string`) is decoded per segment. Reasoning: leading and trailing
+whitespace dropped. Calls get their id here (the output's, else `id_factory`, else the spec's style).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from .calls import Call, IdFactory, new_call_id
+
+
+class Events:
+    """What the scanner decided so far, as (kind, value) items: ("content", text),
+    ("reasoning", text) and ("call", OpenAI tool call)."""
+
+    def __init__(self, content_encoding: str, id_style: str, id_factory: Optional[IdFactory]) -> None:
+        self.content_encoding = content_encoding
+        self.id_style = id_style
+        self.id_factory = id_factory
+        self.items: list[tuple[str, Any]] = []
+        self.n_calls = 0
+        # content
+        self._lstrip = False
+        self._pending_ws: list[str] = []  # trailing whitespace, kept unless a block follows
+        self._lead_ws: list[str] = []  # whitespace stripped after a block
+        self._joiner: Optional[str] = None  # whitespace before the last removed block
+        self._has_content = False
+        self._segment_raw: list[str] = []
+        # reasoning
+        self._r_started = False
+        self._r_pending: list[str] = []
+
+    def reason(self, text: str) -> None:
+        if not self._r_started:
+            text = text.lstrip()
+            if not text:
+                return
+            self._r_started = True
+        core = text.rstrip()
+        if core:
+            out = core
+            if self._r_pending:
+                out = "".join(self._r_pending) + core
+                self._r_pending = []
+            self.items.append(("reasoning", out))
+            if len(core) < len(text):
+                self._r_pending.append(text[len(core) - len(text) :])
+        elif text:
+            self._r_pending.append(text)
+
+    def content(self, text: str) -> None:
+        if self.content_encoding == "json_string":
+            self._segment_raw.append(text)
+        else:
+            self._emit_content(text)
+
+    def _emit_content(self, text: str) -> None:
+        if self._lstrip:
+            core = text.lstrip()
+            if len(core) < len(text):
+                self._lead_ws.append(text[: len(text) - len(core)])
+            if not core:
+                return
+            text = core
+            self._lstrip = False
+        core = text.rstrip()
+        if core:
+            out = core
+            if self._pending_ws:
+                out = "".join(self._pending_ws) + out
+                self._pending_ws = []
+            if self._joiner is not None:
+                # Between two pieces of content keep the whitespace that separated them.
+                if self._has_content:
+                    out = (self._joiner or "".join(self._lead_ws)) + out
+                self._joiner = None
+                self._lead_ws = []
+            self._has_content = True
+            self.items.append(("content", out))
+            if len(core) < len(text):
+                self._pending_ws.append(text[len(core) - len(text) :])
+        elif text:
+            self._pending_ws.append(text)
+
+    def _end_segment(self) -> None:
+        if self._segment_raw:
+            raw = "".join(self._segment_raw)
+            self._segment_raw = []
+            stripped = raw.strip()
+            if stripped.startswith('"'):
+                try:
+                    decoded = json.loads(stripped)
+                except ValueError:
+                    decoded = None
+                if isinstance(decoded, str):  # keep the whitespace around the JSON string
+                    lead = len(raw) - len(raw.lstrip())
+                    raw = raw[:lead] + decoded + raw[lead + len(stripped) :]
+            self._emit_content(raw)
+
+    def removed(self) -> None:
+        """A block (reasoning, call, content marker) was cut out: whitespace touching it goes."""
+        self._end_segment()
+        if self._joiner is None:
+            self._joiner = "".join(self._pending_ws)
+            self._lead_ws = []
+        self._pending_ws = []
+        self._lstrip = True
+
+    def end_reasoning(self) -> None:
+        """The reasoning block is over: its trailing whitespace goes, like any block's."""
+        self._r_pending = []
+        self.removed()
+
+    def passthrough(self, text: str) -> None:
+        """Text added as content verbatim (after the scanner gave up)."""
+        self.items.append(("content", text))
+
+    def finish(self) -> None:
+        """Flush what the end of the output decides (trailing whitespace is not next to a block)."""
+        self._end_segment()
+        if self._pending_ws:
+            self.items.append(("content", "".join(self._pending_ws)))
+            self._pending_ws = []
+
+    def add_calls(self, calls: list[Call]) -> None:
+        for name, arguments, call_id in calls:
+            index = self.n_calls
+            if call_id is None:
+                call_id = self.id_factory(index) if self.id_factory else new_call_id(self.id_style, index)
+            self.items.append(
+                (
+                    "call",
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments},
+                    },
+                )
+            )
+            self.n_calls += 1
+
+    def message(self) -> dict[str, Any]:
+        content: list[str] = []
+        reasoning: list[str] = []
+        calls: list[dict[str, Any]] = []
+        for kind, value in self.items:
+            if kind == "content":
+                content.append(value)
+            elif kind == "reasoning":
+                reasoning.append(value)
+            else:
+                calls.append(value)
+        text = "".join(content)
+        message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+        if reasoning:
+            message["reasoning_content"] = "".join(reasoning)
+        if calls:
+            message["tool_calls"] = calls
+        return message
+

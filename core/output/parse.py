@@ -1,0 +1,57 @@
+"""Model output -> OpenAI assistant message, driven by the spec's `tool_calls` shape.
+
+The work is done by the resumable scanner (`scanner.Scanner`) that the streaming parser
+(`stream.StreamParser`) drives too, so streamed deltas add up to exactly what `parse_output` returns.
+
+Conventions of the returned message:
+- ``content``: text outside calls and reasoning; whitespace touching a removed block (reasoning,
+  call, content marker) is stripped; separate pieces of content are joined with ``"\\n"``;
+  ``None`` when empty and there are tool calls. Content-only output comes back as is.
+- ``reasoning_content``: only when the spec has reasoning and some non-blank reasoning was found.
+- ``tool_calls[i].function.arguments``: ``json.dumps(value, ensure_ascii=False)`` of the parsed
+  JSON arguments (so it is canonical JSON, not the model's exact spacing).
+- Never raises on model output: anything that is not a well-formed call stays in content.
+
+How the spec is read: `blocks` (one call block) and `scanner` (reasoning, content, openers).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from ..spec import Spec
+from .calls import IdFactory
+from .scanner import Scanner
+
+log = logging.getLogger(__name__)
+
+
+def parse_output(
+    spec: Spec,
+    text: str,
+    tools: Optional[list[dict[str, Any]]] = None,
+    *,
+    in_reasoning: bool = False,
+    id_factory: Optional[IdFactory] = None,
+) -> dict[str, Any]:
+    """Parse a model's complete output into an OpenAI assistant message (never raises).
+
+    :param spec: the format.
+    :param text: the generated text (special tokens included as text).
+    :param tools: the request's tools; when given, a call naming another tool stays content.
+    :param in_reasoning: the prompt already opened the reasoning block (output starts inside it).
+    :param id_factory: call index -> id, for calls whose id is not in the output (default: the
+        spec's id style).
+    :returns: ``{"role": "assistant", "content", "reasoning_content"?, "tool_calls"?}``;
+        arguments are ``json.dumps(value, ensure_ascii=False)`` of the parsed JSON.
+    """
+    try:
+        scanner = Scanner(spec, tools, in_reasoning, id_factory)
+        scanner.feed(text)
+        scanner.advance(True)
+        scanner.finish()
+        return scanner.message()
+    except Exception:  # a bug here must not lose the model's output
+        log.exception("chatformats: parsing %s output failed; returning it as content", spec.name)
+        return {"role": "assistant", "content": text}
