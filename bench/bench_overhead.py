@@ -26,12 +26,12 @@ import statistics
 import time
 from typing import Any, Optional, Sequence
 
-from chatformats import api
+from chatformats.hooks import api
 from chatformats.grammar import build as grammar_build
 from chatformats.demo import template_for, templates_dir
 from chatformats.llama_grammar import get_vocab
 from chatformats.oracle import END_OF_TURN, prompt_delta
-from chatformats.registry import get_registry
+from chatformats.hooks import get_registry
 from chatformats.prompt import validate_request
 
 USER = {"role": "user", "content": "Plan my trip: weather, alarms and bookings, please."}

@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 import llama_cpp
 
 from chatformats.demo import DEMO_TOOLS, template_for, templates_dir
-from chatformats.registry import get_registry
+from chatformats.hooks import get_registry
 from chatformats.runtime import ChatModel
 from chatformats.tiny_model import ensure_tiny_model
 

@@ -25,7 +25,7 @@ import time
 from typing import Any, Callable, Optional
 
 from bench_overhead import table  # run as a script: bench/ is on sys.path
-from chatformats import api
+from chatformats.hooks import api
 
 TOOLS = [
     {

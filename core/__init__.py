@@ -5,26 +5,43 @@ from .compat import install as _install_old_paths
 _install_old_paths()  # before anything else, so old module paths resolve everywhere
 
 # `render` and `parse` are also submodule names, so the package exports these under longer names.
-from .api import parse as parse_output, plan, render as render_request, stream_parser
-from .hookspecs import hookimpl
-from .registry import Format, Registry, get_registry
-from .spec import Spec, SpecError, load_spec_file
+from .grammar import NO_GRAMMAR, GrammarPlan
+from .hooks import Format, Registry, get_registry, hookimpl
+from .hooks.api import parse as parse_output, plan, render as render_request, stream_parser
+from .hooks.api import use_grammar_check as _use_grammar_check
+from .output import BufferedStreamParser, StreamParser, message_deltas
+from .spec import Spec, SpecError, Triggers, load_spec_file
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "NO_GRAMMAR",
+    "BufferedStreamParser",
     "Format",
+    "GrammarPlan",
     "Registry",
     "Spec",
     "SpecError",
+    "StreamParser",
+    "Triggers",
     "get_registry",
     "hookimpl",
     "load_spec_file",
+    "message_deltas",
     "parse_output",
     "plan",
     "render_request",
     "stream_parser",
 ]
+
+
+def _validate_gbnf(gbnf: str) -> None:
+    from .llama_grammar import validate_gbnf  # loads llama.cpp on first use only
+
+    validate_gbnf(gbnf)
+
+
+_use_grammar_check(_validate_gbnf)
 
 
 def __getattr__(name):

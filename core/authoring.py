@@ -786,15 +786,12 @@ def _examples(data: dict[str, Any], deltas: dict[str, Optional[str]], reasoning:
 
 
 def inferred_format(result: InferenceResult, origin: str = "<template>"):
-    """The inferred spec as a registry `Format` (with the installed plugins' hooks)."""
-    from . import get_registry
-    from .registry import Format
+    """The inferred spec as a `Format` (the public functions take the hooks from the registry)."""
+    from .hooks import Format
 
     if result.spec is None:
         raise ValueError(f"the inferred spec for {result.name} does not validate")
-    fmt = Format(result.spec, plugin="formats new", origin=origin)
-    fmt.plugins = get_registry().plugins
-    return fmt
+    return Format(result.spec, plugin="formats new", origin=origin)
 
 
 def check_inferred(

@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from . import api
+from .hooks import api
 from .llama_grammar import plan_rejection
-from .registry import Format
+from .hooks import Format, Registry
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def sample_request(fmt: Format) -> dict[str, Any]:
 PLAIN_TEMPLATE = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
 
 
-def check_template(fmt: Format) -> list[CheckProblem]:
+def check_template(fmt: Format, registry: Optional[Registry] = None) -> list[CheckProblem]:
     spec = fmt.spec
     where = fmt.path or fmt.origin
     if spec.inputs.template is None and spec.system_prompt is None:
@@ -104,7 +104,7 @@ def check_template(fmt: Format) -> list[CheckProblem]:
     # A spec with only a system prompt is rendered through a plain template that shows every turn.
     template = spec.inputs.template or PLAIN_TEMPLATE
     try:
-        prompt = api.render(fmt, sample_request(fmt), template)
+        prompt = api.render(fmt, sample_request(fmt), template, registry=registry)
     except Exception as exc:  # report, never crash the checker
         return [CheckProblem(spec.name, where, f"template does not render: {exc}")]
     if not prompt:
@@ -112,7 +112,7 @@ def check_template(fmt: Format) -> list[CheckProblem]:
     return []
 
 
-def check_examples(fmt: Format) -> list[CheckProblem]:
+def check_examples(fmt: Format, registry: Optional[Registry] = None) -> list[CheckProblem]:
     spec = fmt.spec
     problems = []
     where = fmt.path or fmt.origin
@@ -120,7 +120,7 @@ def check_examples(fmt: Format) -> list[CheckProblem]:
         label = f"{where}: example {example.name!r}"
         tools = example_tools(fmt, example.tools)
         try:
-            parsed = api.parse(fmt, example.output, tools)
+            parsed = api.parse(fmt, example.output, tools, registry=registry)
         except Exception as exc:
             problems.append(CheckProblem(spec.name, label, f"parser raised {type(exc).__name__}: {exc}"))
             continue
@@ -138,7 +138,7 @@ def check_examples(fmt: Format) -> list[CheckProblem]:
             continue
         parallel = len(example.message["tool_calls"]) > 1
         try:
-            plan = api.plan(fmt, tools, "auto", parallel_tool_calls=parallel)
+            plan = api.plan(fmt, tools, "auto", parallel_tool_calls=parallel, registry=registry)
         except Exception as exc:
             problems.append(CheckProblem(spec.name, label, f"grammar: {exc}"))
             continue
@@ -151,6 +151,6 @@ def check_examples(fmt: Format) -> list[CheckProblem]:
     return problems
 
 
-def check_format(fmt: Format) -> list[CheckProblem]:
-    """Every problem found in one loaded format."""
-    return check_template(fmt) + check_examples(fmt)
+def check_format(fmt: Format, registry: Optional[Registry] = None) -> list[CheckProblem]:
+    """Every problem found in one loaded format (hooks from `registry`, default the process's)."""
+    return check_template(fmt, registry) + check_examples(fmt, registry)

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import api
-from .registry import Format, Registry, get_registry, spec_files
+from .hooks import api
+from .hooks import Format, Registry, get_registry, spec_files
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -86,9 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 except SpecError as exc:
                     problems.extend(str(p) for p in exc.problems)
                     continue
-                fmt = Format(spec, plugin="spec file", origin=str(file), path=str(file))
-                fmt.plugins = registry.plugins
-                formats.append(fmt)
+                formats.append(Format(spec, plugin="spec file", origin=str(file), path=str(file)))
     else:
         formats = list(registry)
         problems.extend(str(p) for p in registry.problems)
@@ -96,7 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems.extend(str(e) for e in registry.plugins.check_pending())
     found: list[CheckProblem] = []
     for fmt in formats:
-        found.extend(check_format(fmt))
+        found.extend(check_format(fmt, registry))
     problems.extend(str(p) for p in found)
     if args.json:
         _print_json({"ok": not problems, "checked": [f.name for f in formats], "problems": problems})
@@ -128,6 +126,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             tools,
             request.get("tool_choice", "auto"),
             request.get("parallel_tool_calls", True),
+            registry=registry,
         )
     except (RequestError, TemplateError) as exc:
         print(f"formats render: {exc}", file=sys.stderr)
@@ -180,7 +179,7 @@ def _format(registry: Registry, name: str) -> Format:
 
 @command("detect")
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .detect import detect_path
+    from .hooks import detect_path
 
     path = Path(args.path)
     if not path.exists():

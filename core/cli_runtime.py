@@ -41,7 +41,7 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _registry(args):
-    from .registry import get_registry
+    from .hooks import get_registry
 
     return get_registry(args.specs or ())
 

@@ -10,7 +10,7 @@ from typing import Iterable, Optional, Union
 
 from .check import check_format
 from .oracle import message_kinds, run_oracle
-from .registry import Format, Registry, get_registry
+from .hooks import Format, Registry, get_registry
 
 ALL_KINDS = tuple(message_kinds())
 
@@ -25,7 +25,7 @@ def conformance_problems(
     """Every failure of `format`: its examples (parse, trigger, grammar), then the round-trip oracle
     for each template and message kind. Cases a template cannot express are skipped, not failed."""
     fmt = format if isinstance(format, Format) else (registry or get_registry()).get(format)
-    problems = [str(p) for p in check_format(fmt)]
+    problems = [str(p) for p in check_format(fmt, registry)]
     sources: list[tuple[str, Optional[str]]] = [
         (str(t), Path(t).read_text(encoding="utf-8")) for t in templates
     ]
@@ -37,7 +37,9 @@ def conformance_problems(
             choices = ["auto"] if kind in ("content_only", "content_and_call") else list(tool_choices)
             for choice in choices:
                 try:
-                    result = run_oracle(fmt, source, kind, kinds_by_name[kind], tool_choice=choice)
+                    result = run_oracle(
+                        fmt, source, kind, kinds_by_name[kind], tool_choice=choice, registry=registry
+                    )
                 except Exception as exc:
                     problems.append(f"{fmt.name} [{label}] {kind}/{choice}: {type(exc).__name__}: {exc}")
                     continue

@@ -129,7 +129,7 @@ def skip_reasoning(model, fmt, in_reasoning: bool):
 
 
 def run_demo(formats: Optional[list[str]] = None, seed: int = 0, out=print) -> int:
-    from .registry import get_registry
+    from .hooks import get_registry
     from .runtime import ChatModel
     from .tiny_model import ensure_tiny_model
 

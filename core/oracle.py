@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from . import api
+from .hooks import api
 from .check import comparable
 from .llama_grammar import plan_check, plan_rejection
-from .registry import Format
+from .hooks import Format, Registry
 
 END_OF_TURN = (
     "<|eot_id|>",
@@ -164,12 +164,13 @@ def run_oracle(
     bos_token: str = "",
     eos_token: str = "",
     extra_request: Optional[dict[str, Any]] = None,
+    registry: Optional[Registry] = None,
 ) -> OracleResult:
     """Round-trip one assistant message through `fmt` and `template`."""
     tools = TOOLS if tools is None else tools
     result = OracleResult(fmt.name, kind, tool_choice)
     base = {"tools": tools, **(extra_request or {})}
-    render = dict(bos_token=bos_token, eos_token=eos_token)
+    render = dict(bos_token=bos_token, eos_token=eos_token, registry=registry)
     prefix = api.render(fmt, {**base, "messages": [USER]}, template, add_generation_prompt=True, **render)
     full = api.render(fmt, {**base, "messages": [USER, message]}, template, add_generation_prompt=False, **render)
     end_markers = tuple(fmt.spec.stop) + END_OF_TURN
@@ -185,7 +186,7 @@ def run_oracle(
     if result.skipped:
         return result
     result.expected = expected
-    parsed = api.parse(fmt, delta, tools, in_reasoning=result.in_reasoning)
+    parsed = api.parse(fmt, delta, tools, in_reasoning=result.in_reasoning, registry=registry)
     result.parsed = parsed
     got = comparable(parsed)
     # Ids round-trip only where the template writes them as given (Mistral); Command R7B renumbers
@@ -203,7 +204,9 @@ def run_oracle(
     if not message.get("tool_calls"):
         return result
     parallel = len(message["tool_calls"]) > 1
-    plan = api.plan(fmt, tools, tool_choice, parallel_tool_calls=parallel, in_reasoning=result.in_reasoning)
+    plan = api.plan(
+        fmt, tools, tool_choice, parallel_tool_calls=parallel, in_reasoning=result.in_reasoning, registry=registry
+    )
     if plan is None:
         result.failures.append("no grammar for a request with tools")
         return result

@@ -17,7 +17,7 @@ import pytest
 @pytest.fixture
 def chatformats_registry():
     """A freshly built registry (built-ins, installed plugins, spec directories)."""
-    from chatformats.registry import get_registry
+    from chatformats.hooks import get_registry
 
     return get_registry(refresh=True)
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-from . import api
-from .detect import Detection, detect_template
+from .hooks import api
+from .hooks import Detection, detect_template
 from .oracle import opens_reasoning
-from .registry import Format, Registry, get_registry
+from .hooks import Format, Registry, get_registry
 from .prompt import RequestError, validate_request
 
 
@@ -161,7 +161,12 @@ class ChatModel:
         timings = {}
         t0 = time.perf_counter()
         prompt = api.render(
-            self.format, request, self.template, bos_token=self.bos_token, eos_token=self.eos_token
+            self.format,
+            request,
+            self.template,
+            bos_token=self.bos_token,
+            eos_token=self.eos_token,
+            registry=self.registry,
         )
         t1 = time.perf_counter()
         in_reasoning = opens_reasoning(self.format, prompt)
@@ -170,7 +175,12 @@ class ChatModel:
         plan = None
         if active_tools:
             plan = api.plan(
-                self.format, active_tools, tool_choice, request["parallel_tool_calls"], in_reasoning=in_reasoning
+                self.format,
+                active_tools,
+                tool_choice,
+                request["parallel_tool_calls"],
+                in_reasoning=in_reasoning,
+                registry=self.registry,
             )
         t2 = time.perf_counter()
         parts = prompt_parts(prompt, untrusted_strings(request), self._control)
@@ -277,7 +287,9 @@ class ChatModel:
                 reason = event.finish_reason
         text = "".join(pieces)
         plan = prepared.plan
-        message = api.parse(self.format, text, prepared.tools, in_reasoning=prepared.in_reasoning)
+        message = api.parse(
+            self.format, text, prepared.tools, in_reasoning=prepared.in_reasoning, registry=self.registry
+        )
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -297,7 +309,9 @@ class ChatModel:
         }
 
     def _stream(self, prepared: Prepared, events) -> Iterator[dict[str, Any]]:
-        parser = api.stream_parser(self.format, prepared.tools, in_reasoning=prepared.in_reasoning)
+        parser = api.stream_parser(
+            self.format, prepared.tools, in_reasoning=prepared.in_reasoning, registry=self.registry
+        )
         base = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion.chunk",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from chatformats.demo import shared_templates_path
-from chatformats.detect import detect_path
-from chatformats.registry import get_registry
+from chatformats.hooks import detect_path
+from chatformats.hooks import get_registry
 
 FORMATS = str(Path(sys.executable).parent / "formats")
 TEMPLATES = shared_templates_path()

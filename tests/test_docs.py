@@ -1,4 +1,4 @@
-"""docs/hooks.md must agree with core/hookspecs.py: every hook has an entry with its exact
+"""docs/hooks.md must agree with core/hooks/hookspecs.py: every hook has an entry with its exact
 signature, its result policy (firstresult) and every parameter."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 HOOKS_MD = REPO / "docs" / "hooks.md"
-HOOKSPECS = REPO / "core" / "hookspecs.py"
+HOOKSPECS = REPO / "core" / "hooks" / "hookspecs.py"
 
 
 def _normal(text: str) -> str:
@@ -68,7 +68,7 @@ def test_every_hook_has_an_entry_and_no_stale_entries():
     missing = set(SPECS) - documented
     assert not missing, f"docs/hooks.md has no entry for {sorted(missing)}"
     stale = {s for s in documented if s not in SPECS}
-    assert not stale, f"docs/hooks.md documents hooks that core/hookspecs.py lacks: {sorted(stale)}"
+    assert not stale, f"docs/hooks.md documents hooks that core/hooks/hookspecs.py lacks: {sorted(stale)}"
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -76,7 +76,7 @@ def test_signature_result_policy_and_params_match(name):
     signature, firstresult, params = SPECS[name]
     section = doc_sections().get(name)
     assert section is not None, f"docs/hooks.md has no entry for {name}"
-    assert doc_signature(section, name) == signature, f"docs/hooks.md: {name} signature differs from core/hookspecs.py"
+    assert doc_signature(section, name) == signature, f"docs/hooks.md: {name} signature differs from core/hooks/hookspecs.py"
     flags = re.findall(r"firstresult=(True|False)", section)
     assert flags, f"docs/hooks.md: {name} does not state its result policy (firstresult=...)"
     assert flags[0] == str(firstresult), f"docs/hooks.md: {name} says firstresult={flags[0]}, hookspecs says {firstresult}"

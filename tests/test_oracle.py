@@ -13,7 +13,7 @@ import pytest
 
 from chatformats.demo import shared_templates_path
 from chatformats.oracle import message_kinds, run_oracle
-from chatformats.registry import get_registry
+from chatformats.hooks import get_registry
 from snapshot_text import TextSnapshot, sections
 
 TEMPLATES = shared_templates_path()

@@ -13,7 +13,7 @@ import pytest
 
 from chatformats.check import example_tools, messages_match
 from chatformats.output import parse_output
-from chatformats.registry import get_registry
+from chatformats.hooks import get_registry
 from chatformats.spec import Spec
 
 

@@ -5,9 +5,9 @@ import textwrap
 import pytest
 
 import chatformats
-from chatformats import api
-from chatformats.plugins import PluginSet
-from chatformats.registry import Registry, user_spec_dir
+from chatformats.hooks import api
+from chatformats.hooks import PluginSet
+from chatformats.hooks import Registry, user_spec_dir
 from chatformats.spec import Spec
 
 TOY = {
@@ -65,6 +65,75 @@ def test_plugin_registers_a_spec_and_overrides_one_step_for_its_format_only():
     assert api.parse("toy", "hi", registry=registry)["content"] == "HI"
     # Other formats still use the spec-driven default.
     assert api.parse("hermes", "hi", registry=registry)["content"] == "hi"
+
+
+class ToyHooks:
+    """Per-format hooks: plain methods, any subset of each hook's arguments."""
+
+    def parse_output(self, text):
+        return {"role": "assistant", "content": text.upper()}
+
+    def stream_parser(self, format, tools, in_reasoning):
+        return chatformats.BufferedStreamParser(lambda text: {"role": "assistant", "content": f"{format.name}:{text}"})
+
+
+class ToyWithHooks:
+    @chatformats.hookimpl
+    def register_formats(self, register):
+        register(Spec.model_validate(TOY), hooks=ToyHooks())
+
+
+def test_per_format_hooks_apply_to_their_format_only():
+    registry = make_registry(ToyWithHooks())
+    assert registry.get("toy").hooks is not None
+    assert api.parse("toy", "hi", registry=registry)["content"] == "HI"
+    assert api.parse("hermes", "hi", registry=registry)["content"] == "hi"
+    parser = api.stream_parser("toy", registry=registry)
+    parser.feed("a")
+    assert parser.finish()[1]["content"] == "toy:a"
+    # Steps the hooks object does not have fall through to the spec's defaults.
+    assert "toy" in api.render("toy", {"messages": [{"role": "user", "content": "x"}]}, "{{ messages[0].content }}toy", registry=registry)
+
+
+def test_a_spec_file_overriding_a_format_keeps_its_plugin_hooks(tmp_path, monkeypatch):
+    (tmp_path / "toy.yaml").write_text(TOY_YAML)
+    monkeypatch.setenv("CHATFORMATS_SPECS_PATH", str(tmp_path))
+    registry = make_registry(ToyWithHooks())
+    assert registry.get("toy").spec.description == "a toy format from a spec file"
+    assert api.parse("toy", "hi", registry=registry)["content"] == "HI"
+
+
+@pytest.mark.parametrize(
+    "hooks, message",
+    [
+        (object(), "has none of render_prompt"),
+        (type("Typo", (), {"parse_output": lambda self, txt: None})(), "hooks.parse_output takes txt"),
+    ],
+)
+def test_a_bad_hooks_object_is_reported_and_its_format_not_registered(hooks, message):
+    class Bad:
+        @chatformats.hookimpl
+        def register_formats(self, register):
+            register(Spec.model_validate(TOY), hooks=hooks)
+
+    registry = make_registry(Bad())
+    assert "toy" not in registry and "hermes" in registry
+    [error] = registry.plugin_errors
+    assert message in str(error) and "Bad" in str(error)
+
+
+def test_a_format_built_by_hand_gets_the_registry_hooks():
+    """Formats carry no plugin manager: the public functions ask the registry's hooks."""
+
+    class Shout:
+        @chatformats.hookimpl
+        def parse_output(self, format, text):
+            return {"role": "assistant", "content": text.upper()} if format.name == "toy" else None
+
+    registry = make_registry(Shout())
+    fmt = chatformats.Format(Spec.model_validate(TOY), plugin="by hand", origin="test")
+    assert api.parse(fmt, "hi", registry=registry)["content"] == "HI"
+    assert api.parse(fmt, "hi")["content"] == "hi"  # the process registry has no such plugin
 
 
 def test_spec_file_in_specs_path_is_loaded_and_overrides_are_recorded(tmp_path, monkeypatch):

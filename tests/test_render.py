@@ -308,7 +308,7 @@ CASES: dict[str, Case] = {
 }
 
 def real_spec(name: str) -> Spec:
-    from chatformats.registry import get_registry
+    from chatformats.hooks import get_registry
 
     return get_registry().get(name).spec
 

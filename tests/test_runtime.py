@@ -12,7 +12,7 @@ import pytest
 
 import chatformats
 from chatformats.demo import DEMO_TOOLS, invalid_calls, skip_reasoning, template_for, templates_dir
-from chatformats.registry import get_registry
+from chatformats.hooks import get_registry
 from chatformats.runtime import ChatModel
 from chatformats.tiny_model import ensure_tiny_model
 
@@ -165,8 +165,8 @@ def test_max_tokens_inside_a_call_is_length_with_the_partial_text():
 def test_invalid_gbnf_never_reaches_the_sampler():
     from chatformats.grammar import GrammarPlan
     from chatformats.llama_grammar import GrammarError
-    from chatformats.plugins import PluginSet
-    from chatformats.registry import Registry
+    from chatformats.hooks import PluginSet
+    from chatformats.hooks import Registry
 
     class BadGrammar:
         @chatformats.hookimpl

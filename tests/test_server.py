@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from chatformats.demo import DEMO_TOOLS, invalid_calls, template_for, templates_dir
-from chatformats.registry import get_registry
+from chatformats.hooks import get_registry
 from chatformats.runtime import ChatModel
 from chatformats.server import create_app
 from chatformats.tiny_model import ensure_tiny_model

@@ -24,6 +24,12 @@ ALIASES: dict[str, str] = {
     "json_schema_gbnf": "grammar",
     "parse": "output",
     "stream": "output.stream",
+    "api": "hooks.api",
+    "defaults": "hooks.defaults",
+    "detect": "hooks.detect",
+    "hookspecs": "hooks.hookspecs",
+    "plugins": "hooks.plugins",
+    "registry": "hooks.registry",
 }
 
 _PREFIX = "chatformats."

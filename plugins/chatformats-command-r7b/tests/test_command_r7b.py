@@ -24,6 +24,6 @@ def test_conforms(chatformats_conformance):
 def test_detected_from_its_template(chatformats_registry):
     if not TEMPLATE.exists():
         pytest.skip("Command R7B template not found")
-    from chatformats.detect import detect_path
+    from chatformats.hooks import detect_path
 
     assert detect_path(TEMPLATE, chatformats_registry).format == "command-r7b"

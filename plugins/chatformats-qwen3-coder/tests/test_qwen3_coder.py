@@ -1,6 +1,6 @@
 import json
 
-from chatformats import api
+from chatformats.hooks import api
 from chatformats_qwen3_coder.xml_calls import convert, parse_xml_calls
 
 TOOLS = [

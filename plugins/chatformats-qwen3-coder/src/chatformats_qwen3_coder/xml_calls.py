@@ -100,7 +100,7 @@ def xml_calls_gbnf(tools: list[dict[str, Any]], *, max_calls: Optional[int] = No
 @functools.lru_cache(maxsize=64)
 def _cached_gbnf(tools_json: str, max_calls: Optional[int]) -> str:
     tools = json.loads(tools_json)
-    from chatformats.json_schema_gbnf import GbnfBuilder, until_rule
+    from chatformats.grammar import GbnfBuilder, until_rule
 
     builder = GbnfBuilder()
     lit = builder.literal

@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
-from .spec import Problem, SpecError, load_spec_file
+from ..spec import Problem, Spec, SpecError, load_spec_file
+from .format import Format
+from .per_format import bad_hooks
 from .plugins import PluginError, PluginSet
-from .spec import Spec
-
-
-@dataclass
-class Format:
-    """A loaded format: its spec, where it came from and what it overrides."""
-
-    spec: Spec
-    plugin: str
-    origin: str
-    path: Optional[str] = None
-    overrides: list[str] = field(default_factory=list)
-    plugins: Optional[PluginSet] = field(default=None, repr=False, compare=False)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.spec.description,
-            "plugin": self.plugin,
-            "origin": self.origin,
-            "path": self.path,
-            "overrides": list(self.overrides),
-        }
 
 
 def user_spec_dir() -> Path:
@@ -81,8 +55,8 @@ class Registry:
             info = self.plugins.info.get(name)
             described = info.describe() if info else name
 
-            def register(spec: Any, *, _plugin: str = described) -> None:
-                self._add(spec, plugin=_plugin)
+            def register(spec: Any, *, hooks: Any = None, _plugin: str = described) -> None:
+                self._add(spec, plugin=_plugin, hooks=hooks)
 
             kwargs = {"register": register} if "register" in impl.argnames else {}
             try:
@@ -92,14 +66,21 @@ class Registry:
                     PluginError(name, f"register_formats raised {type(exc).__name__}: {exc}")
                 )
 
-    def _add(self, spec: Any, plugin: str) -> None:
+    def _add(self, spec: Any, plugin: str, hooks: Any = None) -> None:
+        if hooks is not None:
+            problems = bad_hooks(hooks)
+            if problems:
+                self.plugin_errors.extend(PluginError(plugin, p) for p in problems)
+                return
         if isinstance(spec, Spec):
-            self._insert(Format(spec, plugin=plugin, origin=plugin), from_plugin=True)
+            self._insert(Format(spec, plugin=plugin, origin=plugin, hooks=hooks), from_plugin=True)
             return
         path = Path(str(spec)) if not hasattr(spec, "read_text") else spec
-        self._add_file(path, plugin=plugin, origin=str(path), from_plugin=True)
+        self._add_file(path, plugin=plugin, origin=str(path), from_plugin=True, hooks=hooks)
 
-    def _add_file(self, path: Any, plugin: str, origin: str, from_plugin: bool = False) -> None:
+    def _add_file(
+        self, path: Any, plugin: str, origin: str, from_plugin: bool = False, hooks: Any = None
+    ) -> None:
         try:
             spec = load_spec_file(path)
         except SpecError as exc:
@@ -107,10 +88,9 @@ class Registry:
             if from_plugin:
                 self.plugin_errors.append(PluginError(plugin, f"invalid spec {origin}"))
             return
-        self._insert(Format(spec, plugin=plugin, origin=origin, path=str(path)), from_plugin)
+        self._insert(Format(spec, plugin=plugin, origin=origin, path=str(path), hooks=hooks), from_plugin)
 
     def _insert(self, fmt: Format, from_plugin: bool) -> None:
-        fmt.plugins = self.plugins
         previous = self.formats.get(fmt.name)
         if previous is not None:
             if from_plugin:
@@ -123,6 +103,8 @@ class Registry:
                 )
                 return
             fmt.overrides = previous.overrides + [f"{previous.origin} ({previous.plugin})"]
+            if fmt.hooks is None:  # a spec file replaces the spec; its plugin's code still applies
+                fmt.hooks = previous.hooks
         self.formats[fmt.name] = fmt
 
     # -- lookup -------------------------------------------------------------

@@ -5,12 +5,10 @@ Registered `trylast`, so any plugin that answers for its own format is asked fir
 
 from __future__ import annotations
 
-# Functions are imported from the submodules directly: the package re-exports `render` and `parse`
-# as public functions, which shadow the submodule attributes of the same names.
-from .grammar import NO_GRAMMAR, build_grammar as build_from_spec, derive_triggers
+from ..grammar import NO_GRAMMAR, build_grammar as build_from_spec, derive_triggers
+from ..output import StreamParser, parse_output as parse_with_spec
+from ..prompt import render_prompt as render_with_spec
 from .hookspecs import hookimpl
-from .output import StreamParser, parse_output as parse_with_spec
-from .prompt import render_prompt as render_with_spec
 
 
 @hookimpl(trylast=True)

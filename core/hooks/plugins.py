@@ -15,7 +15,8 @@ from . import hookspecs
 
 # Built-in formats are plugins too, registered through the same hooks as third-party ones.
 DEFAULT_PLUGINS = (
-    "chatformats.defaults",
+    "chatformats.hooks.defaults",
+    "chatformats.hooks.per_format",
     "chatformats.formats.builtin",
 )
 

@@ -1,9 +1,14 @@
 """Hook specifications for chatformats plugins.
 
 A plugin is a module (or object) with functions marked ``@chatformats.hookimpl``. Built-in formats
-use exactly these hooks. Every step has a default implementation in ``chatformats.defaults`` that
-interprets the format's spec, registered ``trylast`` so a plugin's implementation is asked first.
-A per-format hook should return ``None`` for formats that are not its own.
+use exactly these hooks. Every step has a default implementation in ``chatformats.hooks.defaults``
+that interprets the format's spec, registered ``trylast`` so a plugin's implementation is asked
+first.
+
+Hooks for one format only are given with the format: ``register(spec, hooks=obj)`` where ``obj``
+has methods named like the hooks below (any subset of their arguments); they are called for that
+format alone (``chatformats.hooks.per_format``). A global implementation of a per-format hook is
+called for every format and should return ``None`` for formats that are not its own.
 
 A hook implementation may accept any subset of a hook's arguments.
 """
@@ -15,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import pluggy
 
 if TYPE_CHECKING:
-    from .grammar import GrammarPlan
-    from .registry import Format
-    from .spec import Triggers
-    from .output import StreamParser
+    from ..grammar import GrammarPlan
+    from ..output import StreamParser
+    from ..spec import Triggers
+    from .format import Format
 
 hookspec = pluggy.HookspecMarker("chatformats")
 hookimpl = pluggy.HookimplMarker("chatformats")
@@ -34,9 +39,12 @@ def register_formats(register: Callable[..., None]) -> None:
     """Register the formats this plugin provides.
 
     Called once per plugin when the registry is built. ``register`` is a callback:
-    ``register(spec)`` where ``spec`` is a :class:`chatformats.spec.Spec`, a path to a YAML spec
-    file, or an ``importlib.resources`` traversable of one. Errors in a spec are reported by
-    ``formats list``/``formats check`` with this plugin's name; they do not stop other formats.
+    ``register(spec, hooks=None)`` where ``spec`` is a :class:`chatformats.Spec`, a path to a YAML
+    spec file, or an ``importlib.resources`` traversable of one, and ``hooks`` an optional object
+    whose methods (``render_prompt``, ``choose_triggers``, ``build_grammar``, ``parse_output``,
+    ``stream_parser``) are called for this format only. Errors in a spec or a hooks object are
+    reported by ``formats list``/``formats check`` with this plugin's name; they do not stop other
+    formats.
 
     :param register: the callback that adds one format.
     """
@@ -87,7 +95,7 @@ def choose_triggers(
     :param format: the format in use.
     :param tools: the request's tools (OpenAI shape).
     :param tool_choice: ``"auto"``, ``"required"``, ``"none"`` or ``{"type": "function", ...}``.
-    :returns: a :class:`chatformats.spec.Triggers`, or ``None`` to pass.
+    :returns: a :class:`chatformats.Triggers`, or ``None`` to pass.
     """
 
 
@@ -102,7 +110,7 @@ def build_grammar(
 ) -> Optional["GrammarPlan"]:
     """Build the GBNF grammar (and its triggers) that constrains tool calls.
 
-    Stops at the first non-None result. Return :data:`chatformats.grammar.NO_GRAMMAR` when the
+    Stops at the first non-None result. Return :data:`chatformats.NO_GRAMMAR` when the
     request needs no grammar (no tools, or ``tool_choice="none"``). Every grammar is validated
     by llama.cpp's own parser before it reaches a sampler.
 
@@ -112,7 +120,7 @@ def build_grammar(
     :param parallel_tool_calls: ``False`` allows at most one call.
     :param triggers: the result of :func:`choose_triggers`.
     :param in_reasoning: the prompt opened a reasoning block (e.g. it ends with ``<think>``).
-    :returns: a :class:`chatformats.grammar.GrammarPlan`, or ``None`` to pass.
+    :returns: a :class:`chatformats.GrammarPlan`, or ``None`` to pass.
     """
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ..prompt import template_references_tools
 from .registry import Registry, get_registry
 
 FALLBACK = "generic"
@@ -49,8 +50,6 @@ def _matches(detect, source: str) -> tuple[bool, str]:
 
 def detect_template(source: str, registry: Optional[Registry] = None) -> Detection:
     """The format whose detect markers match `source`, highest priority first; else `generic`."""
-    from .prompt import template_references_tools
-
     registry = registry or get_registry()
     shows_tools = template_references_tools(source)
     candidates = []
