@@ -32,7 +32,7 @@ import llama_cpp
 
 from chatformats.demo import DEMO_TOOLS, template_for, templates_dir
 from chatformats.hooks import get_registry
-from chatformats.runtime import ChatModel
+from chatformats.llama import ChatModel
 from chatformats.tiny_model import ensure_tiny_model
 
 MESSAGES = [{"role": "user", "content": "What's the weather in Paris for 3 days?"}]

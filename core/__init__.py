@@ -36,7 +36,7 @@ __all__ = [
 
 
 def _validate_gbnf(gbnf: str) -> None:
-    from .llama_grammar import validate_gbnf  # loads llama.cpp on first use only
+    from .llama.gbnf import validate_gbnf  # loads llama.cpp on first use only
 
     validate_gbnf(gbnf)
 
@@ -47,9 +47,9 @@ _use_grammar_check(_validate_gbnf)
 def __getattr__(name):
     # The llama.cpp runtime loads a native library: import it only when asked for.
     if name in ("ChatModel", "chat_handler"):
-        from . import runtime
+        from . import llama
 
-        return getattr(runtime, name)
+        return getattr(llama, name)
     if name in ("build_tiny_model", "ensure_tiny_model"):
         from . import tiny_model
 

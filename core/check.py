@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from .hooks import api
-from .llama_grammar import plan_rejection
+from .llama import plan_rejection
 from .hooks import Format, Registry
+from .tiny_model import tiny_vocab
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def check_examples(fmt: Format, registry: Optional[Registry] = None) -> list[Che
         if plan is None:
             problems.append(CheckProblem(spec.name, label, "no grammar for a request with tools"))
             continue
-        why = plan_rejection(plan, example.output)
+        why = plan_rejection(plan, example.output, vocab=tiny_vocab())
         if why:
             problems.append(CheckProblem(spec.name, label, f"output: {why}"))
     return problems

@@ -69,7 +69,7 @@ def cmd_demo(args) -> int:
 
 
 def _model(args):
-    from .runtime import ChatModel
+    from .llama import ChatModel
 
     model = ChatModel(
         args.model, args.format, registry=_registry(args), n_ctx=getattr(args, "n_ctx", 4096)
@@ -108,7 +108,7 @@ def cmd_chat(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .server import serve
+    from .llama.server import serve
 
     serve(_model(args), host=args.host, port=args.port)
     return 0

@@ -130,7 +130,7 @@ def skip_reasoning(model, fmt, in_reasoning: bool):
 
 def run_demo(formats: Optional[list[str]] = None, seed: int = 0, out=print) -> int:
     from .hooks import get_registry
-    from .runtime import ChatModel
+    from .llama import ChatModel
     from .tiny_model import ensure_tiny_model
 
     registry = get_registry()

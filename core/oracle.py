@@ -13,8 +13,10 @@ from typing import Any, Optional
 
 from .hooks import api
 from .check import comparable
-from .llama_grammar import plan_check, plan_rejection
+from .llama import plan_check, plan_rejection
 from .hooks import Format, Registry
+from .spec.shape import opens_reasoning
+from .tiny_model import tiny_vocab
 
 END_OF_TURN = (
     "<|eot_id|>",
@@ -147,12 +149,6 @@ def _unexpressed(expected: dict[str, Any], delta: str) -> Optional[str]:
     return None
 
 
-def opens_reasoning(fmt: Format, prompt: str) -> bool:
-    """Does the generation prompt leave the model inside a reasoning block (e.g. ends with <think>)?"""
-    reasoning = fmt.spec.reasoning
-    return bool(reasoning) and prompt.rstrip().endswith(reasoning.begin)
-
-
 def run_oracle(
     fmt: Format,
     template: Optional[str],
@@ -179,7 +175,7 @@ def run_oracle(
     # A prompt that opens a reasoning block (QwQ, R1: "<think>\n") while the template strips past
     # reasoning renders a delta without it: only a delta that closes the block starts inside one.
     reasoning = fmt.spec.reasoning
-    result.in_reasoning = opens_reasoning(fmt, prefix) and reasoning is not None and reasoning.end in delta
+    result.in_reasoning = opens_reasoning(fmt.spec, prefix) and reasoning is not None and reasoning.end in delta
 
     expected = comparable(message)
     result.skipped = _unexpressed(expected, delta)
@@ -212,7 +208,7 @@ def run_oracle(
         return result
     result.grammar = plan.gbnf
     result.triggers = plan.triggers_dict()
-    result.triggered, result.accepted = plan_check(plan, delta)
+    result.triggered, result.accepted = plan_check(plan, delta, vocab=tiny_vocab())
     if not (result.triggered and result.accepted):
-        result.failures.append(f"delta: {plan_rejection(plan, delta)}")
+        result.failures.append(f"delta: {plan_rejection(plan, delta, vocab=tiny_vocab())}")
     return result

@@ -303,3 +303,10 @@ def ensure_tiny_model(
     if not path.exists():
         build_tiny_model(path, chat_template=chat_template, **kw)
     return path
+
+
+def tiny_vocab():
+    """The default tiny model's vocabulary (for acceptance checks in tests and `formats check`)."""
+    from .llama.vocab import get_vocab
+
+    return get_vocab(ensure_tiny_model())

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chatformats.engine import Engine, GenEvent, _StopFilter
-from chatformats.llama_grammar import GrammarError, accepts
+from chatformats.llama.engine import Engine, GenEvent, _StopFilter
+from chatformats.llama import GrammarError, accepts
 
 CALL = r'root ::= "{\"name\": \"" [a-z_]{1,12} "\", \"n\": " [0-9]{1,3} "}"'
 LAZY = r'root ::= "<tool_call>" "{\"a\": " [0-9]{1,4} "}"'
@@ -97,7 +97,7 @@ def test_lazy_grammar_with_forced_trigger(engine, prompt, seed):
 def test_lazy_pattern_trigger_with_rejected_replay_is_resampled(engine, prompt, monkeypatch):
     # a `{` inside a merged token like ` {"` fires the pattern, but the grammar rejects the `"`:
     # fed to llama.cpp that replay aborts the process; the engine must mask it and resample
-    from chatformats.llama_grammar import TriggerWatch
+    from chatformats.llama import TriggerWatch
 
     verdicts = []
     real = TriggerWatch.replay_ok

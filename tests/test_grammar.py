@@ -8,10 +8,17 @@ import re
 
 import pytest
 
-llama_grammar = pytest.importorskip("chatformats.llama_grammar")
+llama = pytest.importorskip("chatformats.llama")
+
+from chatformats.tiny_model import tiny_vocab  # noqa: E402
+
+
+def accepts(gbnf: str, text: str) -> bool:
+    """llama.cpp's grammar engine on the tiny model's vocabulary."""
+    return llama.accepts(gbnf, text, vocab=tiny_vocab())
+
 
 from chatformats.grammar import GrammarPlan, build_grammar  # noqa: E402
-from chatformats.llama_grammar import plan_check  # noqa: E402
 from chatformats.spec import (  # noqa: E402
     Envelope,
     Ids,
@@ -117,20 +124,20 @@ RAW_WITH_END = make_spec(
 def plan_for(spec, tools=TOOLS, tool_choice="auto", parallel=True) -> GrammarPlan:
     plan = build_grammar(spec, tools, tool_choice, parallel)
     assert plan is not None
-    llama_grammar.validate_gbnf(plan.gbnf)
+    llama.validate_gbnf(plan.gbnf)
     return plan
 
 
 def assert_accepts(plan: GrammarPlan, accepted=(), rejected=()) -> None:
     for text in accepted:
-        assert llama_grammar.accepts(plan.gbnf, text), f"rejected {text!r}\n{plan.gbnf}"
+        assert accepts(plan.gbnf, text), f"rejected {text!r}\n{plan.gbnf}"
     for text in rejected:
-        assert not llama_grammar.accepts(plan.gbnf, text), f"accepted {text!r}\n{plan.gbnf}"
+        assert not accepts(plan.gbnf, text), f"accepted {text!r}\n{plan.gbnf}"
 
 
 def lazy(plan: GrammarPlan, text: str) -> tuple[bool, bool]:
     assert plan.lazy
-    return plan_check(plan, text)
+    return llama.plan_check(plan, text, vocab=tiny_vocab())
 
 
 # -- hermes-like tagged JSON ----------------------------------------------------------------------

@@ -8,7 +8,15 @@ import random
 import pytest
 
 jsonschema = pytest.importorskip("jsonschema")
-llama_grammar = pytest.importorskip("chatformats.llama_grammar")
+llama = pytest.importorskip("chatformats.llama")
+
+from chatformats.tiny_model import tiny_vocab  # noqa: E402
+
+
+def accepts(gbnf: str, text: str) -> bool:
+    """llama.cpp's grammar engine on the tiny model's vocabulary."""
+    return llama.accepts(gbnf, text, vocab=tiny_vocab())
+
 
 from chatformats.grammar.gbnf import gbnf_literal, sanitize_name, until_rule  # noqa: E402
 from chatformats.grammar.json_schema import GbnfBuilder, integer_range  # noqa: E402
@@ -17,7 +25,7 @@ from chatformats.grammar.json_schema import GbnfBuilder, integer_range  # noqa: 
 def grammar_for(schema) -> str:
     builder = GbnfBuilder()
     gbnf = builder.render(builder.add_schema(schema, "value-rule"))
-    llama_grammar.validate_gbnf(gbnf)
+    llama.validate_gbnf(gbnf)
     return gbnf
 
 
@@ -33,10 +41,10 @@ def check(schema, accepted: list[str], rejected: list[str]) -> None:
     """Each accepted text is taken by llama.cpp and valid JSON for the schema; each rejected one is not taken."""
     gbnf = grammar_for(schema)
     for text in accepted:
-        assert llama_grammar.accepts(gbnf, text), f"rejected {text!r}\n{gbnf}"
+        assert accepts(gbnf, text), f"rejected {text!r}\n{gbnf}"
         assert is_valid(schema, text), f"grammar accepts invalid {text!r}"
     for text in rejected:
-        assert not llama_grammar.accepts(gbnf, text), f"accepted {text!r}\n{gbnf}"
+        assert not accepts(gbnf, text), f"accepted {text!r}\n{gbnf}"
 
 
 # -- integers ------------------------------------------------------------------------------------
@@ -63,9 +71,9 @@ def test_integer_bounds_are_exact(schema):
     draft = jsonschema.Draft4Validator if schema.get("exclusiveMinimum") is True else jsonschema.Draft202012Validator
     validator = draft(schema)
     for value in list(range(-1500, 1500)) + [10**12, -(10**12), 10**19]:
-        assert llama_grammar.accepts(gbnf, str(value)) == validator.is_valid(value), (value, gbnf)
+        assert accepts(gbnf, str(value)) == validator.is_valid(value), (value, gbnf)
     for text in ("01", "-0", "1.0", "+1", "1e2", ""):
-        assert not llama_grammar.accepts(gbnf, text) or is_valid(schema, text), text
+        assert not accepts(gbnf, text) or is_valid(schema, text), text
 
 
 def test_integer_range_random_bounds():
@@ -75,7 +83,7 @@ def test_integer_range_random_bounds():
         gbnf = GbnfBuilder().render(integer_range(lo, hi))
         probes = {lo, hi, lo - 1, hi + 1, 0, -1, 1} | {rng.randint(lo - 500, hi + 500) for _ in range(40)}
         for value in probes:
-            assert llama_grammar.accepts(gbnf, str(value)) == (lo <= value <= hi), (lo, hi, value)
+            assert accepts(gbnf, str(value)) == (lo <= value <= hi), (lo, hi, value)
 
 
 def test_unbounded_integer_and_number():
@@ -97,7 +105,7 @@ def test_number_with_non_negative_minimum_has_no_sign():
 def test_strings_exclude_raw_control_characters():
     gbnf = grammar_for({"type": "string"})
     for code in list(range(0x20)) + [0x7F]:
-        assert not llama_grammar.accepts(gbnf, f'"a{chr(code)}b"'), hex(code)
+        assert not accepts(gbnf, f'"a{chr(code)}b"'), hex(code)
 
 
 def test_strings_take_json_escapes_and_unicode():
@@ -116,7 +124,7 @@ def test_string_length_counts_characters_and_escapes():
 def test_string_pattern_and_format_fall_back_to_any_string():
     check({"type": "string", "pattern": "^[0-9]+$", "format": "date"}, [], ['"x', "1"])
     gbnf = grammar_for({"type": "string", "pattern": "^[0-9]+$", "format": "date"})
-    assert llama_grammar.accepts(gbnf, '"anything"')
+    assert accepts(gbnf, '"anything"')
 
 
 # -- objects -------------------------------------------------------------------------------------
@@ -263,11 +271,11 @@ def test_empty_schema_is_any_json_value():
 
 def test_whitespace_between_tokens_is_bounded():
     gbnf = grammar_for({"type": "object", "properties": {"a": {"type": "integer"}}})
-    assert llama_grammar.accepts(gbnf, '{\n' + " " * 20 + '"a": 1}')
-    assert llama_grammar.accepts(gbnf, '{\n\t"a" : 1 }')
-    assert not llama_grammar.accepts(gbnf, '{\n' + " " * 21 + '"a": 1}')
-    assert not llama_grammar.accepts(gbnf, '{\n\n"a": 1}')
-    assert not llama_grammar.accepts(gbnf, '{  "a": 1}')
+    assert accepts(gbnf, '{\n' + " " * 20 + '"a": 1}')
+    assert accepts(gbnf, '{\n\t"a" : 1 }')
+    assert not accepts(gbnf, '{\n' + " " * 21 + '"a": 1}')
+    assert not accepts(gbnf, '{\n\n"a": 1}')
+    assert not accepts(gbnf, '{  "a": 1}')
 
 
 # -- soundness on random mutations -----------------------------------------------------------------
@@ -291,7 +299,7 @@ def test_accepted_mutations_are_valid_json_for_the_schema():
             else:
                 text.insert(pos, rng.choice(alphabet))
         candidate = "".join(text)
-        if llama_grammar.accepts(gbnf, candidate):
+        if accepts(gbnf, candidate):
             assert is_valid(WEATHER, candidate), candidate
 
 
@@ -303,8 +311,8 @@ def test_literal_escapes_quotes_backslashes_and_control_chars():
     assert gbnf_literal("<｜tool▁sep｜>") == '"<｜tool▁sep｜>"'
     text = 'say "hi"\\\n\t\x02 ✓ <|python_tag|>'
     gbnf = f"root ::= {gbnf_literal(text)}\n"
-    assert llama_grammar.accepts(gbnf, text)
-    assert not llama_grammar.accepts(gbnf, text[:-1])
+    assert accepts(gbnf, text)
+    assert not accepts(gbnf, text[:-1])
 
 
 def test_rule_names_are_sanitized_and_deterministic():
@@ -334,26 +342,26 @@ def test_identical_rule_bodies_are_shared_and_unreachable_rules_dropped():
 def test_until_rule_stops_exactly_at_the_first_stop(stop):
     builder = GbnfBuilder()
     gbnf = builder.render(f"{until_rule(builder, stop)} {gbnf_literal(stop)}")
-    llama_grammar.validate_gbnf(gbnf)
+    llama.validate_gbnf(gbnf)
     rng = random.Random(stop)
     pieces = [stop[:i] for i in range(len(stop))] + ["x", "\n", "é", stop[1:], stop[-1]]
     for _ in range(300):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) + stop
         expected = text.find(stop) == len(text) - len(stop)
-        assert llama_grammar.accepts(gbnf, text) == expected, repr(text)
+        assert accepts(gbnf, text) == expected, repr(text)
 
 
 def test_until_rule_with_several_stops():
     builder = GbnfBuilder()
     gbnf = builder.render(f"{until_rule(builder, ['<tool_call>', '<|python_tag|>'])} \"!\"")
-    assert llama_grammar.accepts(gbnf, "Hello <tool <tool_cal <|python!")
-    assert not llama_grammar.accepts(gbnf, "Hello <tool_call>!")
-    assert not llama_grammar.accepts(gbnf, "x<|python_tag|>!")
+    assert accepts(gbnf, "Hello <tool <tool_cal <|python!")
+    assert not accepts(gbnf, "Hello <tool_call>!")
+    assert not accepts(gbnf, "x<|python_tag|>!")
 
 
 def test_render_with_extra_rules():
     builder = GbnfBuilder()
     gbnf = builder.render('call ("," call)*', extra_rules={"call": '"x" integer'})
     assert "call ::= \"x\" integer" in gbnf and "integer ::=" in gbnf
-    assert llama_grammar.accepts(gbnf, "x1,x-2") and not llama_grammar.accepts(gbnf, "x1,")
+    assert accepts(gbnf, "x1,x-2") and not accepts(gbnf, "x1,")
     assert "call ::=" not in builder.render('"y"')

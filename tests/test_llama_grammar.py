@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatformats.llama_grammar import GrammarError, accepts, get_vocab, lazy_accepts, validate_gbnf
+from chatformats.llama import GrammarError, accepts, get_vocab, lazy_accepts, validate_gbnf
 
 NAME = r'root ::= "{\"name\": \"" [a-z_]+ "\"}"'
 CALL = r'root ::= "<tool_call>" " "? "{" [a-z]+ "}"'
@@ -61,8 +61,19 @@ def test_accepts_raises_on_invalid_grammar(vocab):
         accepts("root ::= nope", "x", vocab=vocab)
 
 
-def test_default_vocab_is_the_tiny_model():
+def test_default_vocab_is_the_hosts_own_byte_vocabulary():
+    """Without a model, grammars are checked with 256 byte tokens and an end token: no test model.
+
+    Our grammars write special tokens as quoted text, so this vocabulary validates them all (every
+    plan in the oracle and `formats check` tests goes through it); a grammar naming a token
+    (`<|python_tag|>` unquoted) needs the model's own vocabulary.
+    """
+    vocab = get_vocab()
+    assert (vocab.n_vocab, vocab.eog_token) == (257, 256)
     assert accepts(NAME, '{"name": "x"}')
+    assert accepts(r'root ::= "<|python_tag|>" "f(" [0-9]* ")"', "<|python_tag|>f(12)")
+    with pytest.raises(GrammarError, match="invalid token"):
+        validate_gbnf(PYTAG)
 
 
 @pytest.mark.parametrize(
@@ -117,10 +128,10 @@ def test_multibyte_text_through_grammar(vocab):
 
 @pytest.mark.parametrize("pattern", [r"[\s\S]*?(<tool_call>)[\s\S]*", r"[\s\S]*?(\{|\[)", r"[\s\S]*?(x*)y"])
 def test_trigger_search_shortcut_matches_full_search(pattern):
-    from chatformats.llama_grammar import _to_python_regex, _Trigger
+    from chatformats.llama.triggers import _Trigger, to_python_regex
 
     trigger = _Trigger.of(pattern)
-    full = _to_python_regex(pattern)
+    full = to_python_regex(pattern)
     for buffer in [b"", b"abc", b"a <tool_call> b", b"x\n[{", b"no\nbrace y", b"xxy", b"y"]:
         match = full.search(buffer)
         expected = None
@@ -131,7 +142,7 @@ def test_trigger_search_shortcut_matches_full_search(pattern):
 
 def test_ecmascript_dollar_and_dot_semantics(vocab):
     # `$` is only the very end (Python's would also match before a final newline); `.` skips \r
-    from chatformats.llama_grammar import _Trigger
+    from chatformats.llama.triggers import _Trigger
 
     assert _Trigger.of(r"(x)$").find(b"x\n") is None
     assert _Trigger.of(r"(x)$").find(b"ax") == 1

@@ -13,7 +13,7 @@ import pytest
 import chatformats
 from chatformats.demo import DEMO_TOOLS, invalid_calls, skip_reasoning, template_for, templates_dir
 from chatformats.hooks import get_registry
-from chatformats.runtime import ChatModel
+from chatformats.llama import ChatModel
 from chatformats.tiny_model import ensure_tiny_model
 
 REGISTRY = get_registry()
@@ -164,7 +164,7 @@ def test_max_tokens_inside_a_call_is_length_with_the_partial_text():
 
 def test_invalid_gbnf_never_reaches_the_sampler():
     from chatformats.grammar import GrammarPlan
-    from chatformats.llama_grammar import GrammarError
+    from chatformats.llama import GrammarError
     from chatformats.hooks import PluginSet
     from chatformats.hooks import Registry
 

@@ -13,8 +13,8 @@ import pytest
 
 from chatformats.demo import DEMO_TOOLS, invalid_calls, template_for, templates_dir
 from chatformats.hooks import get_registry
-from chatformats.runtime import ChatModel
-from chatformats.server import create_app
+from chatformats.llama import ChatModel
+from chatformats.llama.server import create_app
 from chatformats.tiny_model import ensure_tiny_model
 
 openai = pytest.importorskip("openai")

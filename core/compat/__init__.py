@@ -30,6 +30,10 @@ ALIASES: dict[str, str] = {
     "hookspecs": "hooks.hookspecs",
     "plugins": "hooks.plugins",
     "registry": "hooks.registry",
+    "engine": "llama.engine",
+    "llama_grammar": "llama",
+    "runtime": "llama",
+    "server": "llama.server",
 }
 
 _PREFIX = "chatformats."

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from ..spec import Spec
 from .polyfill import add_system_prompt, merge_system_into_user, polyfill_messages, template_tools
 from .probe import template_drops_system, wants
-from .request import RequestError, ValidRequest, tool_names, validate_request
+from .request import RequestError, tool_names, validate_request
 from .template import compile_expression, compile_template, strftime_now, template_references_tools
 
 __all__ = ["choose_template", "prepare_context", "render_prompt"]

@@ -53,13 +53,14 @@ def test_unknown_function_and_broken_blocks_stay_content():
 
 
 def test_grammar_accepts_typed_values_and_rejects_wrong_types(chatformats_registry):
-    from chatformats.llama_grammar import accepts
+    from chatformats.llama import accepts
+    from chatformats.tiny_model import tiny_vocab
 
     plan = api.plan("qwen3-coder", TOOLS, "required", registry=chatformats_registry)
     good = "<tool_call>\n<function=f>\n<parameter=n>\n42\n</parameter>\n</function>\n</tool_call>"
     bad = "<tool_call>\n<function=f>\n<parameter=n>\nforty\n</parameter>\n</function>\n</tool_call>"
-    assert accepts(plan.gbnf, good)
-    assert not accepts(plan.gbnf, bad)
+    assert accepts(plan.gbnf, good, vocab=tiny_vocab())
+    assert not accepts(plan.gbnf, bad, vocab=tiny_vocab())
 
 
 def test_conforms(chatformats_conformance):

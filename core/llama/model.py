@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-from .hooks import api
-from .hooks import Detection, detect_template
-from .oracle import opens_reasoning
-from .hooks import Format, Registry, get_registry
-from .prompt import RequestError, validate_request
+from ..hooks import Detection, Format, Registry, api, detect_template, get_registry
+from ..prompt import validate_request
+from ..spec.shape import opens_reasoning
+from .engine import Engine
+from .gbnf import validate_gbnf
+from .untrusted import control_texts, prompt_parts, untrusted_strings
 
 
 @dataclass
@@ -27,68 +28,6 @@ class Prepared:
     in_reasoning: bool
     tools: Optional[list[dict[str, Any]]]
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _control_texts(llama) -> frozenset[str]:
-    """Texts of the model's control tokens (what a user must not be able to forge)."""
-    import llama_cpp
-
-    vocab = llama_cpp.llama_model_get_vocab(llama.model)
-    texts = set()
-    for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
-        if llama_cpp.llama_vocab_get_attr(vocab, token) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
-            text = llama_cpp.llama_vocab_get_text(vocab, token)
-            if text:
-                texts.add(text.decode("utf-8", errors="replace"))
-    return frozenset(texts)
-
-
-def untrusted_strings(request: dict[str, Any]) -> list[str]:
-    """Text that came from users, tools or clients rather than from the chat template."""
-    found = []
-    for message in request.get("messages", []):
-        content = message.get("content")
-        if isinstance(content, str):
-            found.append(content)
-        elif isinstance(content, list):
-            found += [p.get("text", "") for p in content if isinstance(p, dict)]
-        for call in message.get("tool_calls") or []:
-            args = call.get("function", {}).get("arguments")
-            if isinstance(args, str):
-                found.append(args)
-    return found
-
-
-def prompt_parts(prompt: str, untrusted: list[str], control: frozenset[str]) -> list[tuple[str, bool]]:
-    """Split the prompt into (text, parse_special) parts.
-
-    Untrusted strings that contain a control token's text are tokenized without special-token
-    parsing wherever they occur verbatim in the prompt, so typing `<|python_tag|>` cannot forge it.
-    """
-    risky = [s for s in untrusted if s and any(c in s for c in control)]
-    if not risky:
-        return [(prompt, True)]
-    spans: list[tuple[int, int]] = []
-    for text in risky:
-        start = prompt.find(text)
-        while start != -1:
-            spans.append((start, start + len(text)))
-            start = prompt.find(text, start + len(text))
-    spans.sort()
-    parts: list[tuple[str, bool]] = []
-    cursor = 0
-    for start, end in spans:
-        if start < cursor:
-            start = cursor
-        if start >= end:
-            continue
-        if start > cursor:
-            parts.append((prompt[cursor:start], True))
-        parts.append((prompt[start:end], False))
-        cursor = end
-    if cursor < len(prompt):
-        parts.append((prompt[cursor:], True))
-    return parts
 
 
 class ChatModel:
@@ -108,8 +47,6 @@ class ChatModel:
         n_ctx: int = 4096,
         verbose: bool = False,
     ):
-        from .engine import Engine
-
         self.registry = registry or get_registry()
         self.engine = Engine(model, n_ctx=n_ctx, verbose=verbose) if isinstance(model, (str, Path)) else Engine(model)
         self.llama = self.engine.llama
@@ -128,7 +65,7 @@ class ChatModel:
         self.format: Format = self.registry.get(self.detection.format)
         self.bos_token = self._token_text(self.llama.token_bos())
         self.eos_token = self._token_text(self.llama.token_eos())
-        self._control = _control_texts(self.llama)
+        self._control = control_texts(self.llama)
 
     def single_token(self, text: str) -> Optional[int]:
         """The id of `text` when the vocabulary has it as one (special) token, else None."""
@@ -169,19 +106,15 @@ class ChatModel:
             registry=self.registry,
         )
         t1 = time.perf_counter()
-        in_reasoning = opens_reasoning(self.format, prompt)
-        tool_choice = request["tool_choice"]
-        active_tools = request["tools"] if tool_choice != "none" else None
-        plan = None
-        if active_tools:
-            plan = api.plan(
-                self.format,
-                active_tools,
-                tool_choice,
-                request["parallel_tool_calls"],
-                in_reasoning=in_reasoning,
-                registry=self.registry,
-            )
+        in_reasoning = opens_reasoning(self.format.spec, prompt)
+        active_tools = request["tools"] if request["tool_choice"] != "none" else None
+        # Checked here with the model's own vocabulary (the engine finds it checked), so a bad
+        # grammar is a request error before generation starts.
+        plan = api.plan_request(
+            self.format, request, in_reasoning=in_reasoning, registry=self.registry, validate=False
+        )
+        if plan is not None:
+            validate_gbnf(plan.gbnf, vocab=self.engine.vocab)
         t2 = time.perf_counter()
         parts = prompt_parts(prompt, untrusted_strings(request), self._control)
         tokens = self.engine.tokenize_prompt(parts)
@@ -337,53 +270,3 @@ class ChatModel:
         for delta in deltas:
             yield chunk(delta)
         yield chunk({}, self._finish_reason(reason, message), usage=self._usage(n_tokens))
-
-
-def chat_handler(format: str = "auto", **model_kwargs):
-    """A llama-cpp-python chat handler: ``Llama(model_path=..., chat_handler=chat_handler("hermes"))``."""
-    models: dict[int, ChatModel] = {}
-
-    def handler(
-        *,
-        llama,
-        messages,
-        tools=None,
-        tool_choice=None,
-        temperature=0.8,
-        top_p=0.95,
-        top_k=40,
-        stream=False,
-        stop=None,
-        seed=None,
-        max_tokens=None,
-        logit_bias=None,
-        functions=None,
-        function_call=None,
-        **_ignored,
-    ):
-        model = models.get(id(llama))
-        if model is None:
-            model = models[id(llama)] = ChatModel(llama, format, **model_kwargs)
-        if tools is None and functions:
-            tools = [{"type": "function", "function": f} for f in functions]
-        if isinstance(stop, str):
-            stop = [stop]
-        bias = {int(k): float(v) for k, v in (logit_bias or {}).items()} or None
-        return model.chat(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice or "auto",
-            stream=stream,
-            max_tokens=max_tokens or 512,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            seed=seed,
-            stop=stop,
-            logit_bias=bias,
-        )
-
-    return handler
-
-
-__all__ = ["ChatModel", "RequestError", "chat_handler"]

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from .prompt import RequestError
-from .runtime import ChatModel
+from ..prompt import RequestError
+from .model import ChatModel
 
 SAMPLING_FIELDS = {
     "max_tokens": int,

@@ -6,7 +6,7 @@ steps only. Here:
 - text is detokenized with special=True and only complete UTF-8 characters are emitted;
 - a stop string is never emitted, nor any part of it (a possible prefix is held back);
 - a grammar token is only accepted after the grammar left its logit finite, and a lazy grammar's
-  trigger is emulated in Python (llama_grammar.TriggerWatch) so that a replay the grammar would
+  trigger is emulated in Python (triggers.TriggerWatch) so that a replay the grammar would
   reject (a C++ throw, i.e. abort) is never fed to it: that token is masked and resampled;
 - the KV cache keeps the longest common prefix with the previous call's tokens.
 
@@ -25,7 +25,9 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 import llama_cpp
 import numpy as np
 
-from .llama_grammar import GrammarError, TriggerWatch, Triggers, Vocab, get_vocab, validate_gbnf
+from .gbnf import GrammarError, validate_gbnf
+from .triggers import Triggers, TriggerWatch
+from .vocab import Vocab, get_vocab
 
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 _MAX_RESAMPLES = 16
