@@ -23,7 +23,7 @@ KINDS = ("one_call", "parallel_calls", "content_only")
 
 
 def templates_dir() -> Path:
-    from chatformats.demo import shared_templates_path
+    from chatformats.testing.templates import shared_templates_path
 
     return shared_templates_path()
 

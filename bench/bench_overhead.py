@@ -28,9 +28,9 @@ from typing import Any, Optional, Sequence
 
 from chatformats.hooks import api
 from chatformats.grammar import build as grammar_build
-from chatformats.demo import template_for, templates_dir
+from chatformats.testing.templates import template_for, templates_dir
 from chatformats.llama import get_vocab
-from chatformats.oracle import END_OF_TURN, prompt_delta
+from chatformats.testing.oracle import END_OF_TURN, prompt_delta
 from chatformats.hooks import get_registry
 from chatformats.prompt import validate_request
 

@@ -30,10 +30,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import llama_cpp
 
-from chatformats.demo import DEMO_TOOLS, template_for, templates_dir
+from chatformats.cli.demo import DEMO_TOOLS
+from chatformats.testing.templates import template_for, templates_dir
 from chatformats.hooks import get_registry
 from chatformats.llama import ChatModel
-from chatformats.tiny_model import ensure_tiny_model
+from chatformats.testing.tiny_model import ensure_tiny_model
 
 MESSAGES = [{"role": "user", "content": "What's the weather in Paris for 3 days?"}]
 TEMPERATURE, TOP_K, TOP_P = 0.8, 40, 0.95

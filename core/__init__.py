@@ -51,7 +51,7 @@ def __getattr__(name):
 
         return getattr(llama, name)
     if name in ("build_tiny_model", "ensure_tiny_model"):
-        from . import tiny_model
+        from .testing import tiny_model
 
         return getattr(tiny_model, name)
     raise AttributeError(f"module 'chatformats' has no attribute {name!r}")

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     """A tiny random-weight GGUF with every built-in format's special tokens, built once."""
-    from chatformats.tiny_model import build_tiny_model
+    from chatformats.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny.gguf")
 
@@ -20,7 +20,7 @@ def tiny_model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def templates_dir() -> Path:
     """Real chat templates: $CHATFORMATS_TEMPLATES_DIR or <repo>/../shared/templates (skip if absent)."""
-    from chatformats.demo import shared_templates_path
+    from chatformats.testing.templates import shared_templates_path
 
     path = shared_templates_path()
     if not path.is_dir():

@@ -10,7 +10,7 @@ import pytest
 
 from chatformats.authoring import check_inferred, infer_spec, skeleton_yaml, spec_yaml
 from chatformats.cli import main
-from chatformats.demo import shared_templates_path
+from chatformats.testing.templates import shared_templates_path
 from chatformats.spec import load_spec_file, parse_spec_text
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatformats.demo import shared_templates_path
+from chatformats.testing.templates import shared_templates_path
 from chatformats.hooks import detect_path
 from chatformats.hooks import get_registry
 
@@ -72,7 +72,7 @@ def test_detect(name):
 
 def test_detect_cli_json_and_gguf(tmp_path):
     _need_templates()
-    from chatformats.tiny_model import build_tiny_model
+    from chatformats.testing.tiny_model import build_tiny_model
 
     source = (TEMPLATES / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text(encoding="utf-8")
     gguf = build_tiny_model(tmp_path / "qwen.gguf", chat_template=source)

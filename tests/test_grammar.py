@@ -10,7 +10,7 @@ import pytest
 
 llama = pytest.importorskip("chatformats.llama")
 
-from chatformats.tiny_model import tiny_vocab  # noqa: E402
+from chatformats.testing.tiny_model import tiny_vocab  # noqa: E402
 
 
 def accepts(gbnf: str, text: str) -> bool:

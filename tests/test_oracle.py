@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatformats.demo import shared_templates_path
-from chatformats.oracle import message_kinds, run_oracle
+from chatformats.testing.templates import shared_templates_path
+from chatformats.testing.oracle import message_kinds, run_oracle
 from chatformats.hooks import get_registry
 from snapshot_text import TextSnapshot, sections
 

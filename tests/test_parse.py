@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from chatformats.check import example_tools, messages_match
+from chatformats.testing.check import example_tools, messages_match
 from chatformats.output import parse_output
 from chatformats.hooks import get_registry
 from chatformats.spec import Spec

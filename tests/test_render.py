@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import pytest
 
-from chatformats.demo import shared_templates_path
+from chatformats.testing.templates import shared_templates_path
 from chatformats.prompt import (
     RequestError,
     choose_template,

@@ -11,10 +11,11 @@ import json
 import pytest
 
 import chatformats
-from chatformats.demo import DEMO_TOOLS, invalid_calls, skip_reasoning, template_for, templates_dir
+from chatformats.cli.demo import DEMO_TOOLS, invalid_calls, skip_reasoning
+from chatformats.testing.templates import template_for, templates_dir
 from chatformats.hooks import get_registry
 from chatformats.llama import ChatModel
-from chatformats.tiny_model import ensure_tiny_model
+from chatformats.testing.tiny_model import ensure_tiny_model
 
 REGISTRY = get_registry()
 FORMATS = [f.name for f in REGISTRY]
@@ -182,7 +183,7 @@ def test_invalid_gbnf_never_reaches_the_sampler():
 
 
 def test_template_that_matches_no_format_falls_back_to_generic(tmp_path):
-    from chatformats.tiny_model import build_tiny_model
+    from chatformats.testing.tiny_model import build_tiny_model
 
     template = (
         "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}"

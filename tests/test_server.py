@@ -11,11 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from chatformats.demo import DEMO_TOOLS, invalid_calls, template_for, templates_dir
+from chatformats.cli.demo import DEMO_TOOLS, invalid_calls
+from chatformats.testing.templates import template_for, templates_dir
 from chatformats.hooks import get_registry
 from chatformats.llama import ChatModel
 from chatformats.llama.server import create_app
-from chatformats.tiny_model import ensure_tiny_model
+from chatformats.testing.tiny_model import ensure_tiny_model
 
 openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")

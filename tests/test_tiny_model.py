@@ -7,7 +7,7 @@ import time
 import llama_cpp
 import pytest
 
-from chatformats.tiny_model import EOG_TOKENS, SPECIAL_TOKENS, build_tiny_model, ensure_tiny_model
+from chatformats.testing.tiny_model import EOG_TOKENS, SPECIAL_TOKENS, build_tiny_model, ensure_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,14 @@ ALIASES: dict[str, str] = {
     "llama_grammar": "llama",
     "runtime": "llama",
     "server": "llama.server",
+    "check": "testing.check",
+    "conformance": "testing.conformance",
+    "oracle": "testing.oracle",
+    "pytest_plugin": "testing.pytest_plugin",
+    "tiny_model": "testing.tiny_model",
+    "cli_authoring": "cli.authoring",
+    "cli_runtime": "cli.runtime",
+    "demo": "cli.demo",
 }
 
 _PREFIX = "chatformats."

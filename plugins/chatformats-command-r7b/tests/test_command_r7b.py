@@ -1,7 +1,7 @@
 
 import pytest
 
-from chatformats.demo import shared_templates_path
+from chatformats.testing.templates import shared_templates_path
 
 TEMPLATE = shared_templates_path() / "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja"
 

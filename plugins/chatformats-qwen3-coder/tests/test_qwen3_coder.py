@@ -54,7 +54,7 @@ def test_unknown_function_and_broken_blocks_stay_content():
 
 def test_grammar_accepts_typed_values_and_rejects_wrong_types(chatformats_registry):
     from chatformats.llama import accepts
-    from chatformats.tiny_model import tiny_vocab
+    from chatformats.testing.tiny_model import tiny_vocab
 
     plan = api.plan("qwen3-coder", TOOLS, "required", registry=chatformats_registry)
     good = "<tool_call>\n<function=f>\n<parameter=n>\n42\n</parameter>\n</function>\n</tool_call>"

@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .hooks import api
-from .llama import plan_rejection
-from .hooks import Format, Registry
+from ..hooks import Format, Registry, api
+from ..llama import plan_rejection
 from .tiny_model import tiny_vocab
 
 

@@ -7,7 +7,9 @@ import re
 import sys
 from pathlib import Path
 
-from .cli import COMMANDS, EXTRA_PARSERS, _print_json
+from .common import Commands, print_json
+
+COMMANDS = Commands()
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -27,8 +29,9 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     )
 
 
+@COMMANDS.register("new")
 def cmd_new(args: argparse.Namespace) -> int:
-    from .authoring import check_inferred, infer_spec, skeleton_yaml, spec_yaml
+    from ..authoring import check_inferred, infer_spec, skeleton_yaml, spec_yaml
 
     if not _NAME.match(args.name):
         print(f"formats new: {args.name!r} is not a valid format name (use lowercase letters, digits, . _ -)", file=sys.stderr)
@@ -54,7 +57,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     if args.json:
-        _print_json({**report, "yaml": None if args.out else text, "out": args.out})
+        print_json({**report, "yaml": None if args.out else text, "out": args.out})
     elif not args.out:
         sys.stdout.write(text)
     if args.from_template:
@@ -77,7 +80,3 @@ def _summary(report: dict, out) -> None:
     if out:
         lines.append(f"  wrote {out}")
     print("\n".join(lines), file=sys.stderr)
-
-
-EXTRA_PARSERS.append(add_parsers)
-COMMANDS.update({"new": cmd_new})

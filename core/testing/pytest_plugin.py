@@ -25,7 +25,7 @@ def chatformats_registry():
 @pytest.fixture
 def chatformats_conformance(chatformats_registry):
     """Call with a format name (plus templates/kinds) to assert it conforms."""
-    from chatformats.conformance import conformance_problems
+    from chatformats.testing.conformance import conformance_problems
 
     def check(format, templates=(), kinds=("one_call", "parallel_calls", "content_only"), tool_choices=("auto", "required")):
         problems = conformance_problems(

@@ -1,6 +1,6 @@
 """Conformance checks any format must pass: the same ones the built-in formats pass.
 
-Used by `chatformats.pytest_plugin` so a plugin author gets them with a few lines of test code.
+Used by `chatformats.testing.pytest_plugin` so a plugin author gets them with a few lines of test code.
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
+from ..hooks import Format, Registry, get_registry
 from .check import check_format
 from .oracle import message_kinds, run_oracle
-from .hooks import Format, Registry, get_registry
 
 ALL_KINDS = tuple(message_kinds())
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any, Optional
 
 import jsonschema
+
+from ..hooks import get_registry
+from ..testing.templates import template_for, templates_dir
+from ..testing.tiny_model import ensure_tiny_model
 
 DEMO_TOOLS = [
     {
@@ -45,60 +47,6 @@ DEMO_TOOLS = [
     },
 ]
 
-# A plain template of our own, for formats without one when the real templates are not at hand:
-# ChatML turns with the tools listed as JSON in the system turn.
-DEMO_TEMPLATE = """\
-{%- if tools %}<|im_start|>system
-You may call these tools:
-{% for tool in tools %}{{ tool.function | tojson }}
-{% endfor %}<|im_end|>
-{% endif %}
-{%- for message in messages %}<|im_start|>{{ message.role }}
-{{ message.content if message.content is string else '' }}<|im_end|>
-{% endfor %}
-{%- if add_generation_prompt %}<|im_start|>assistant
-{% endif %}"""
-
-# The real template each format is shown with when ../shared/templates is present.
-REAL_TEMPLATES = {
-    "hermes": "Qwen-Qwen2.5-7B-Instruct.jinja",
-    "llama3": "meta-llama-Llama-3.1-8B-Instruct.jinja",
-    "functionary-v3.1": "meetkai-functionary-medium-v3.1.jinja",
-    "functionary-v3.2": "meetkai-functionary-medium-v3.2.jinja",
-    "mistral-nemo": "mistralai-Mistral-Nemo-Instruct-2407.jinja",
-    "firefunction-v2": "fireworks-ai-llama-3-firefunction-v2.jinja",
-    "deepseek-r1": "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
-    "deepseek-v3.1": "deepseek-ai-DeepSeek-V3.1.jinja",
-    "generic": "google-gemma-2-2b-it.jinja",
-    "command-r7b": "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja",
-}
-
-
-def shared_templates_path() -> Path:
-    """Where the real chat templates are expected: $CHATFORMATS_TEMPLATES_DIR, else the `shared/templates`
-    folder beside this checkout."""
-    env = os.environ.get("CHATFORMATS_TEMPLATES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "templates"
-
-
-def templates_dir() -> Optional[Path]:
-    """The real chat templates, if they are at hand (also looked for beside the working directory)."""
-    for path in (shared_templates_path(), Path.cwd().parent / "shared" / "templates"):
-        if path.is_dir():
-            return path
-    return None
-
-
-def template_for(fmt, directory: Optional[Path]) -> tuple[Optional[str], str]:
-    """(template source, description) used to show `fmt`."""
-    name = REAL_TEMPLATES.get(fmt.name)
-    if directory and name and (directory / name).exists():
-        return (directory / name).read_text(encoding="utf-8"), name
-    if fmt.spec.inputs.template is not None:
-        return None, "the format's own template"
-    return DEMO_TEMPLATE, "chatformats' plain demo template"
-
-
 def invalid_calls(message: dict[str, Any], tools: list[dict[str, Any]]) -> list[str]:
     """Why each tool call does not match its tool's schema (empty when all are valid)."""
     schemas = {t["function"]["name"]: t["function"].get("parameters", {}) for t in tools}
@@ -129,9 +77,7 @@ def skip_reasoning(model, fmt, in_reasoning: bool):
 
 
 def run_demo(formats: Optional[list[str]] = None, seed: int = 0, out=print) -> int:
-    from .hooks import get_registry
-    from .llama import ChatModel
-    from .tiny_model import ensure_tiny_model
+    from ..llama import ChatModel  # loads llama.cpp: only when the demo runs
 
     registry = get_registry()
     path = ensure_tiny_model()

@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import COMMANDS, EXTRA_PARSERS, _print_json, _read_json
+from ..prompt import RequestError
+from .common import Commands, print_json, read_json, registry_for
+
+COMMANDS = Commands()
 
 
 def add_parsers(sub, common: argparse.ArgumentParser) -> None:
@@ -40,20 +43,15 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--n-ctx", type=int, default=4096)
 
 
-def _registry(args):
-    from .hooks import get_registry
-
-    return get_registry(args.specs or ())
-
-
+@COMMANDS.register("tiny-model")
 def cmd_tiny_model(args) -> int:
-    from .tiny_model import build_tiny_model
+    from ..testing.tiny_model import build_tiny_model
 
     template = None
     if args.template:
         template = Path(args.template).read_text(encoding="utf-8")
     elif args.format:
-        spec = _registry(args).get(args.format).spec
+        spec = registry_for(args).get(args.format).spec
         template = spec.inputs.template
         if template is None:
             raise SystemExit(f"formats tiny-model: {args.format} has no template of its own; use --template")
@@ -62,6 +60,7 @@ def cmd_tiny_model(args) -> int:
     return 0
 
 
+@COMMANDS.register("demo")
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -69,20 +68,19 @@ def cmd_demo(args) -> int:
 
 
 def _model(args):
-    from .llama import ChatModel
+    from ..llama import ChatModel
 
     model = ChatModel(
-        args.model, args.format, registry=_registry(args), n_ctx=getattr(args, "n_ctx", 4096)
+        args.model, args.format, registry=registry_for(args), n_ctx=getattr(args, "n_ctx", 4096)
     )
     print(f"format: {model.format.name} ({model.detection.reason})", file=sys.stderr)
     return model
 
 
+@COMMANDS.register("chat")
 def cmd_chat(args) -> int:
-    from .prompt import RequestError
-
     model = _model(args)
-    tools = _read_json(args.tools, "tools") if args.tools else None
+    tools = read_json(args.tools, "tools") if args.tools else None
     if isinstance(tools, dict):
         tools = tools.get("tools")
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
@@ -103,18 +101,13 @@ def cmd_chat(args) -> int:
     except RequestError as exc:
         print(f"formats chat: {exc}", file=sys.stderr)
         return 2
-    _print_json(result if args.json else result["choices"][0]["message"])
+    print_json(result if args.json else result["choices"][0]["message"])
     return 0
 
 
+@COMMANDS.register("serve")
 def cmd_serve(args) -> int:
-    from .llama.server import serve
+    from ..llama.server import serve
 
     serve(_model(args), host=args.host, port=args.port)
     return 0
-
-
-EXTRA_PARSERS.append(add_parsers)
-COMMANDS.update(
-    {"tiny-model": cmd_tiny_model, "demo": cmd_demo, "chat": cmd_chat, "serve": cmd_serve}
-)

@@ -307,6 +307,6 @@ def ensure_tiny_model(
 
 def tiny_vocab():
     """The default tiny model's vocabulary (for acceptance checks in tests and `formats check`)."""
-    from .llama.vocab import get_vocab
+    from ..llama.vocab import get_vocab
 
     return get_vocab(ensure_tiny_model())

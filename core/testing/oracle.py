@@ -11,11 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .hooks import api
+from ..hooks import Format, Registry, api
+from ..llama import plan_check, plan_rejection
+from ..spec.shape import opens_reasoning
 from .check import comparable
-from .llama import plan_check, plan_rejection
-from .hooks import Format, Registry
-from .spec.shape import opens_reasoning
 from .tiny_model import tiny_vocab
 
 END_OF_TURN = (
