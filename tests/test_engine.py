@@ -97,11 +97,11 @@ def test_lazy_grammar_with_forced_trigger(engine, prompt, seed):
 def test_lazy_pattern_trigger_with_rejected_replay_is_resampled(engine, prompt, monkeypatch):
     # a `{` inside a merged token like ` {"` fires the pattern, but the grammar rejects the `"`:
     # fed to llama.cpp that replay aborts the process; the engine must mask it and resample
-    from chatformats.llama import TriggerWatch
+    from chatformats.llama.constraint import Constraint
 
     verdicts = []
-    real = TriggerWatch.replay_ok
-    monkeypatch.setattr(TriggerWatch, "replay_ok", lambda self, r: verdicts.append(real(self, r)) or verdicts[-1])
+    real = Constraint.feed
+    monkeypatch.setattr(Constraint, "feed", lambda self, t: verdicts.append(real(self, t)) or verdicts[-1])
     gbnf = r'root ::= "{" [a-z]{1,6} "}"'
     merged = {t: 10.0 for t in range(engine.n_vocab) if b"{" in engine.vocab.piece(t) and len(engine.vocab.piece(t)) > 1}
     for seed in range(4):

@@ -1,43 +1,51 @@
-"""The low-level generation loop: llama.cpp sampler chain built by hand, lazy grammars, KV reuse.
+"""The generation loop: llama.cpp samples, Python keeps the guarantees.
 
 Why not `Llama.create_completion`: it only adds non-lazy grammars, drops CONTROL tokens from the
 text (so `[TOOL_CALLS]` / `<|python_tag|>` boundaries vanish) and cannot bias logits for a few
-steps only. Here:
-- text is detokenized with special=True and only complete UTF-8 characters are emitted;
-- a stop string is never emitted, nor any part of it (a possible prefix is held back);
-- a grammar token is only accepted after the grammar left its logit finite, and a lazy grammar's
-  trigger is emulated in Python (triggers.TriggerWatch) so that a replay the grammar would
-  reject (a C++ throw, i.e. abort) is never fed to it: that token is masked and resampled;
+steps only. Here, per token:
+- llama.cpp's sampler chain (logit bias, top-k, top-p, temperature) picks a token from the raw
+  logits, as the model would without a grammar;
+- Python checks the guarantees on that one token: an active grammar allows it (see
+  constraint.py), it keeps the output valid UTF-8, and if it fires a lazy grammar's trigger, the
+  grammar accepts the replayed text. Only when a check fails are the logits masked (grammar mask,
+  UTF-8 classes, rejected tokens) and the token sampled again;
+- a lazy grammar's trigger is found in Python with llama.cpp's semantics (triggers.TriggerWatch):
+  from the token that fires it on, the grammar constrains the rest;
+- text is detokenized with special=True and only complete UTF-8 characters are emitted; a stop
+  string is never emitted, nor any part of it (a possible prefix is held back);
 - the KV cache keeps the longest common prefix with the previous call's tokens.
 
-An Engine is not thread-safe: one generation at a time.
+When no token satisfies the checks (a grammar with no way on), generation ends with
+finish_reason "no_token". An Engine is not thread-safe: one generation at a time.
 """
 
 from __future__ import annotations
 
 import codecs
-import ctypes
-import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import llama_cpp
 import numpy as np
 
+from .constraint import Constraint, guidance_for
 from .gbnf import GrammarError, validate_gbnf
+from .progress import progress
 from .triggers import Triggers, TriggerWatch
 from .vocab import Vocab, get_vocab
 
-_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
-_MAX_RESAMPLES = 16
+_MAX_TRIES = 8  # resamples per token before giving up (each one bans the rejected token)
+_NEG_INF = np.float32(-np.inf)
 
 
 @dataclass
 class GenEvent:
     """One step of generation: a sampled token and the text it completes.
 
-    The last event has token None, the held-back text (if any) and finish_reason "stop"|"length".
+    The last event has token None, the held-back text (if any) and finish_reason "stop",
+    "length" or "no_token" (nothing the grammar allows could follow).
     """
 
     token: Optional[int]
@@ -79,7 +87,12 @@ class _StopFilter:
 
 
 class Engine:
-    """A llama.cpp model plus the sampling loop (see the module docstring)."""
+    """A llama.cpp model plus the sampling loop (see the module docstring).
+
+    A path loads the model with llama-server's defaults where llama-cpp-python differs: every
+    core as a thread (llama-cpp-python takes half). Other keyword arguments go to `llama_cpp.Llama`
+    (`n_gpu_layers`, `n_threads`, `n_batch`, ...).
+    """
 
     def __init__(
         self,
@@ -87,40 +100,28 @@ class Engine:
         *,
         n_ctx: int = 4096,
         verbose: bool = False,
+        use_guidance: bool = True,
         **llama_kwargs: Any,
     ):
         if isinstance(model, (str, Path)):
-            model = llama_cpp.Llama(str(model), n_ctx=n_ctx, verbose=verbose, **llama_kwargs)
+            threads = llama_kwargs.pop("n_threads", None) or os.cpu_count() or 1
+            llama_kwargs.setdefault("n_threads_batch", threads)
+            progress(f"loading {Path(model).name}")
+            model = llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, verbose=verbose, **llama_kwargs)
         self.llama: llama_cpp.Llama = model
         self.vocab: Vocab = get_vocab(model)
         self.n_vocab = self.vocab.n_vocab
+        self.use_guidance = use_guidance
         self.n_prompt_evaluated = 0
         self.n_prompt_reused = 0
-        self._candidates = np.zeros(self.n_vocab, dtype=_TOKEN_DATA)
-        self._candidates["id"] = np.arange(self.n_vocab, dtype=np.int32)
-        self._array = llama_cpp.llama_token_data_array(
-            data=self._candidates.ctypes.data_as(llama_cpp.llama_token_data_p),
-            size=self.n_vocab,
-            selected=-1,
-            sorted=False,
-        )
-        self._utf8_masks: Optional[tuple[np.ndarray, np.ndarray]] = None
+        self.masks = 0  # how often the last generation masked the logits (rejected samples)
 
-    def _utf8_mask(self, mid_character: bool) -> np.ndarray:
-        """Tokens that cannot come next in valid UTF-8: outside a character, those starting with a
-        continuation or invalid byte; inside one, those not starting with a continuation byte."""
-        if self._utf8_masks is None:
-            bad_start, not_continuation = [], []
-            for token in range(self.n_vocab):
-                piece = self.vocab.piece(token)
-                first = piece[0] if piece else None
-                continuation = first is not None and 0x80 <= first <= 0xBF
-                if continuation or (first is not None and (first in (0xC0, 0xC1) or first >= 0xF5)):
-                    bad_start.append(token)
-                if not continuation:
-                    not_continuation.append(token)
-            self._utf8_masks = (np.array(bad_start, dtype=np.int64), np.array(not_continuation, dtype=np.int64))
-        return self._utf8_masks[1] if mid_character else self._utf8_masks[0]
+    def warm_up(self) -> None:
+        """Do the once-per-model work of the first constrained request now (vocabulary tables,
+        the grammar engine's tokenizer)."""
+        self.vocab.tables  # noqa: B018
+        if self.use_guidance:
+            guidance_for(self.vocab)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -165,24 +166,20 @@ class Engine:
 
     def _build_chain(
         self,
-        grammar_sampler: Any,
         logit_bias: Optional[Mapping[int, float]],
         temperature: float,
         top_k: int,
         top_p: float,
         seed: Optional[int],
-    ) -> tuple[Any, bool]:
-        """The chain [logit bias] [grammar] top_k/top_p/temp/dist (or greedy); (chain, has_bias)."""
+    ) -> Any:
+        """The chain [logit bias] top_k/top_p/temp/dist (or greedy): no grammar in it."""
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        has_bias = bool(logit_bias)
-        if has_bias:
+        if logit_bias:
             entries = (llama_cpp.llama_logit_bias * len(logit_bias))(
                 *[llama_cpp.llama_logit_bias(int(t), float(b)) for t, b in logit_bias.items()]
             )
             bias = llama_cpp.llama_sampler_init_logit_bias(self.n_vocab, len(logit_bias), entries)
             llama_cpp.llama_sampler_chain_add(chain, bias)
-        if grammar_sampler is not None:
-            llama_cpp.llama_sampler_chain_add(chain, grammar_sampler)
         if temperature <= 0:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
         else:
@@ -193,29 +190,7 @@ class Engine:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
             seed_value = llama_cpp.LLAMA_DEFAULT_SEED if seed is None else seed & 0xFFFFFFFF
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed_value))
-        return chain, has_bias
-
-    def _sample(self, chain: Any, banned: set[int], masked: Optional[np.ndarray] = None) -> Optional[int]:
-        """Apply the chain to the last logits; None when every candidate is ruled out."""
-        logits = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
-        cand = self._candidates
-        cand["id"] = np.arange(self.n_vocab, dtype=np.int32)  # samplers sort in place
-        cand["logit"] = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
-        cand["p"] = 0.0
-        if masked is not None and masked.size:
-            cand["logit"][masked] = -np.inf
-        for token in banned:
-            cand["logit"][token] = -np.inf
-        array = self._array
-        array.data = cand.ctypes.data_as(llama_cpp.llama_token_data_p)
-        array.size, array.selected, array.sorted = self.n_vocab, -1, False
-        llama_cpp.llama_sampler_apply(chain, ctypes.byref(array))
-        if not 0 <= array.selected < array.size:
-            return None
-        chosen = array.data[array.selected]
-        if math.isinf(chosen.logit) or chosen.id in banned:
-            return None  # the grammar ruled out everything: accepting would throw in C++
-        return int(chosen.id)
+        return chain
 
     # -- generation -------------------------------------------------------------------------
 
@@ -237,12 +212,14 @@ class Engine:
         stop: Iterable[str] = (),
         logit_bias: Optional[Mapping[int, float]] = None,
         bias_steps: Optional[int] = None,
+        cancelled: Optional[Callable[[], bool]] = None,
     ) -> Iterator[GenEvent]:
         """Sample up to `max_tokens` tokens after `prompt_tokens`, one GenEvent per token.
 
         Grammar and trigger errors raise GrammarError here, before any evaluation. The prompt is
         evaluated on the first `next()`; `n_prompt_evaluated` / `n_prompt_reused` are then set on
-        the engine and repeated on the final event.
+        the engine and repeated on the final event. `cancelled()` is asked before each token:
+        True ends the generation at once (no final event).
         """
         prompt = list(prompt_tokens)
         if not prompt:
@@ -250,51 +227,51 @@ class Engine:
         n_ctx = self.llama.n_ctx()
         if len(prompt) >= n_ctx:
             raise ValueError(f"prompt of {len(prompt)} tokens does not fit the context ({n_ctx})")
-        watch = None
-        grammar_sampler = None
+        session = _Session(self)
         if grammar:
             validate_gbnf(grammar, vocab=self.vocab)
+            session.gbnf = grammar
             if lazy:
                 triggers = Triggers.build(
                     self.vocab, trigger_words, trigger_tokens, trigger_patterns, trigger_patterns_full
                 )
                 if not triggers.patterns and not triggers.tokens:
                     raise GrammarError("a lazy grammar needs at least one trigger")
-                grammar_sampler = triggers.lazy_sampler(self.vocab, grammar)
-                watch = TriggerWatch(self.vocab, grammar, triggers)
+                session.watch = TriggerWatch(self.vocab, grammar, triggers)
             else:
-                grammar_sampler = llama_cpp.llama_sampler_init_grammar(
-                    self.vocab.ptr, grammar.encode("utf-8"), b"root"
-                )
-            if not grammar_sampler:
-                raise GrammarError("llama.cpp could not build the grammar sampler")
-        chain, has_bias = self._build_chain(grammar_sampler, logit_bias, temperature, top_k, top_p, seed)
-        return self._run(prompt, chain, has_bias, watch, max_tokens, stop, bias_steps, n_ctx)
+                session.constraint = session.new_constraint()
+        chain = self._build_chain(logit_bias, temperature, top_k, top_p, seed)
+        return self._run(prompt, chain, bool(logit_bias), session, max_tokens, stop, bias_steps, n_ctx, cancelled)
 
     def _run(
         self,
         prompt: list[int],
         chain: Any,
         has_bias: bool,
-        watch: Optional[TriggerWatch],
+        session: "_Session",
         max_tokens: int,
         stop: Iterable[str],
         bias_steps: Optional[int],
         n_ctx: int,
+        cancelled: Optional[Callable[[], bool]],
     ) -> Iterator[GenEvent]:
         vocab = self.vocab
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         stops = _StopFilter(stop)
         reason = "length"
         try:
             self._load_prompt(prompt)
             for step in range(max_tokens):
+                if cancelled is not None and cancelled():
+                    return
                 if has_bias and bias_steps is not None and step == bias_steps:
                     llama_cpp.llama_sampler_free(llama_cpp.llama_sampler_chain_remove(chain, 0))
                     has_bias = False
-                token = self._choose(chain, watch, utf8)
-                if token is None or vocab.is_eog(token):
+                token = session.choose(chain)
+                if token is None:
+                    reason = "no_token"
+                    break
+                if vocab.is_eog(token):
                     reason = "stop"
                     break
                 text = stops.push(decoder.decode(vocab.piece(token)))
@@ -310,37 +287,97 @@ class Engine:
                 reason = "stop"
             yield GenEvent(None, tail, reason, self.n_prompt_evaluated, self.n_prompt_reused)
         finally:
+            self.masks = session.masks
             llama_cpp.llama_sampler_free(chain)
-            if watch is not None:
-                watch.close()
+            session.close()
 
-    def _choose(self, chain: Any, watch: Optional[TriggerWatch], utf8: Any) -> Optional[int]:
-        """Sample a token and accept it into the chain, keeping a lazy grammar's replay safe.
 
-        A byte token that would make the output invalid UTF-8 is masked and resampled: llama.cpp's
-        grammar reads a stray byte as a code point, so it could pass a schema's maxLength and then
-        come out as several replacement characters.
-        """
-        banned: set[int] = set()
-        state = utf8.getstate()
-        masked = self._utf8_mask(mid_character=bool(state[0]))
-        for _ in range(_MAX_RESAMPLES):
-            token = self._sample(chain, banned, masked)
-            if token is None:
+class _Session:
+    """The checks of one generation: UTF-8 state, the trigger watch, the active grammar."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.vocab = engine.vocab
+        self.utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self.gbnf: Optional[str] = None
+        self.watch: Optional[TriggerWatch] = None
+        self.constraint: Optional[Constraint] = None
+        self.masks = 0
+
+    def new_constraint(self) -> Constraint:
+        assert self.gbnf is not None
+        guidance = guidance_for(self.vocab) if self.engine.use_guidance else None
+        return Constraint(self.vocab, self.gbnf, guidance=guidance)
+
+    def choose(self, chain: Any) -> Optional[int]:
+        """Sample as the model would; when the token breaks a guarantee, mask and sample again."""
+        ctx = self.engine.llama.ctx
+        saved = self.utf8.getstate()
+        rejected: list[int] = []
+        for _ in range(_MAX_TRIES):
+            token = llama_cpp.llama_sampler_sample(chain, ctx, -1)  # also accepts it into the chain
+            fired = self._check(token, saved)
+            if fired is not False:
+                if self.constraint is not None:
+                    self.constraint.accept(token)
+                if self.watch is not None and self.watch.awaiting:
+                    self.watch.commit(token)
+                    if fired is not None:
+                        self.constraint = fired
+                return token
+            rejected.append(token)
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(ctx, -1), shape=(self.engine.n_vocab,)
+            )
+            constraint = self.constraint
+            if len(rejected) == 1 or (constraint is not None and constraint.matcher is not None):
+                if len(rejected) > 1:  # llguidance's mask let through what llama.cpp rejects
+                    constraint.matcher = None
+                self.masks += len(rejected) == 1
+                if constraint is not None:
+                    constraint.mask(logits)
+                np.copyto(logits, _NEG_INF, where=self.vocab.tables.utf8_forbidden(bool(saved[0])))
+            logits[rejected] = _NEG_INF
+            if not np.isfinite(logits).any():
                 return None
-            try:
-                utf8.decode(self.vocab.piece(token))
-            except UnicodeDecodeError:
-                utf8.setstate(state)
-                banned.add(token)
-                continue
-            if watch is not None and watch.awaiting:
-                replay = watch.replay_for(token)
-                if replay is not None and not watch.replay_ok(replay):
-                    utf8.setstate(state)
-                    banned.add(token)  # the trigger would fire into text the grammar rejects
-                    continue
-                watch.commit(token)
-            llama_cpp.llama_sampler_accept(chain, token)
-            return token
         return None
+
+    def _check(self, token: int, saved: Any) -> Union[None, bool, Constraint]:
+        """False when `token` breaks a guarantee; else the grammar it switches on (or None)."""
+        if self.constraint is not None and not self.constraint.allows(token):
+            return False
+        try:
+            self.utf8.decode(self.vocab.piece(token))
+        except UnicodeDecodeError:
+            self.utf8.setstate(saved)
+            return False
+        watch = self.watch
+        if watch is None or not watch.awaiting:
+            return None
+        replay = watch.replay_for(token)
+        if replay is None:
+            return None
+        fired = self.new_constraint()
+        if fired.feed(self._replay_tokens(replay)):
+            return fired
+        fired.close()  # the trigger would fire into text the grammar rejects
+        self.utf8.setstate(saved)
+        return False
+
+    def _replay_tokens(self, replay: list[tuple[int, bytes]]) -> list[int]:
+        """The tokens the grammar sees when a trigger fires: a partial first piece is
+        re-tokenized (llama.cpp replays the text from the trigger's start)."""
+        tokens: list[int] = []
+        for i, (token, piece) in enumerate(replay):
+            if i == 0 and piece != self.vocab.piece(token):
+                tokens += self.vocab.tokenize(piece, special=True)
+            else:
+                tokens.append(token)
+        return tokens
+
+    def close(self) -> None:
+        if self.constraint is not None:
+            self.constraint.close()
+            self.constraint = None
+        if self.watch is not None:
+            self.watch.close()

@@ -15,11 +15,14 @@ import threading
 import weakref
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import llama_cpp
 
 from .native import native_messages
+
+if TYPE_CHECKING:
+    from .tables import VocabTables
 
 
 class Vocab:
@@ -38,6 +41,19 @@ class Vocab:
         )
         # any EOG token will do: the grammar allows all of them or none
         self.eog_token = next((t for t in candidates if t >= 0 and self.is_eog(t)), -1)
+        self._tables: Optional["VocabTables"] = None
+        self._tables_lock = threading.Lock()
+
+    @property
+    def tables(self) -> "VocabTables":
+        """UTF-8 classes, end-of-generation ids and special texts (one pass, on first use)."""
+        if self._tables is None:
+            with self._tables_lock:
+                if self._tables is None:
+                    from .tables import VocabTables
+
+                    self._tables = VocabTables(self)
+        return self._tables
 
     def tokenize(self, text: Union[str, bytes], *, special: bool) -> list[int]:
         """Token ids of `text`, no BOS added; `special=True` matches control tokens by text."""
