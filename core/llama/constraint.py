@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+import warnings
 from typing import Any, Optional, Sequence
 
 import llama_cpp
@@ -39,7 +40,9 @@ class Guidance:
         tables = vocab.tables
         if vocab.n_vocab > 100_000:
             progress(f"building the grammar engine's tokenizer for {vocab.n_vocab:,} tokens (once per model)")
-        self.tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(vocab.ptr, eos_token=tables.eog or None)
+        with warnings.catch_warnings():  # it calls llama_token_get_attr, deprecated in llama-cpp-python
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(vocab.ptr, eos_token=tables.eog or None)
         self.specials = tables.specials
         self._lark: dict[str, Optional[str]] = {}
         self._lock = threading.Lock()

@@ -45,7 +45,8 @@ class GenEvent:
     """One step of generation: a sampled token and the text it completes.
 
     The last event has token None, the held-back text (if any) and finish_reason "stop",
-    "length" or "no_token" (nothing the grammar allows could follow).
+    "length" or "no_token" (nothing the grammar allows could follow). A remote backend's event
+    may carry several tokens (`n_tokens`).
     """
 
     token: Optional[int]
@@ -53,6 +54,11 @@ class GenEvent:
     finish_reason: Optional[str] = None
     n_prompt_evaluated: int = 0
     n_prompt_reused: int = 0
+    n_tokens: int = -1
+
+    def __post_init__(self) -> None:
+        if self.n_tokens < 0:
+            self.n_tokens = 0 if self.token is None else 1
 
 
 class _StopFilter:

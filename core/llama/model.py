@@ -1,9 +1,12 @@
-"""ChatModel: a format run on llama.cpp in process (render -> lazy grammar -> generate -> parse)."""
+"""ChatModel: a format run on a decoding backend (render -> grammar -> generate -> parse).
+
+The backend is llama.cpp in process (a GGUF path or a `llama_cpp.Llama`) or a llama-server (a URL
+or a `LlamaServerBackend`); everything but decoding happens here, the same way for both.
+"""
 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
@@ -11,9 +14,13 @@ from typing import Any, Iterator, Optional, Union
 from ..hooks import Detection, Format, Registry, api, detect_template, get_registry
 from ..prompt import validate_request
 from ..spec.shape import opens_reasoning
-from .engine import Engine
-from .gbnf import validate_gbnf
-from .untrusted import control_texts, prompt_parts, untrusted_strings
+from .backend import Backend, LocalBackend
+from .chunks import ChunkStream, Usage, completion
+from .untrusted import prompt_parts, untrusted_strings
+
+
+class ModelError(ValueError):
+    """The model cannot be used as asked (e.g. it has no chat template and the format none)."""
 
 
 @dataclass
@@ -28,13 +35,62 @@ class Prepared:
     in_reasoning: bool
     tools: Optional[list[dict[str, Any]]]
     timings: dict[str, float] = field(default_factory=dict)
+    preserve: list[str] = field(default_factory=list)  # marker texts a backend must keep in the text
+
+    def generation_options(self) -> dict[str, Any]:
+        """Engine.generate's grammar/trigger/stop options for this request."""
+        plan = self.plan
+        return {
+            "grammar": plan.gbnf if plan else None,
+            "lazy": plan.lazy if plan else False,
+            "trigger_words": plan.words if plan else (),
+            "trigger_tokens": plan.tokens if plan else (),
+            "trigger_patterns": plan.patterns if plan else (),
+            "trigger_patterns_full": plan.patterns_full if plan else (),
+            "stop": self.stop,
+        }
+
+
+def _is_url(model: Any) -> bool:
+    return isinstance(model, str) and model.startswith(("http://", "https://"))
+
+
+def make_backend(model: Union[str, Path, Any, Backend], **llama_kwargs: Any) -> Backend:
+    """A Backend for a GGUF path, a `llama_cpp.Llama`, a llama-server URL, or a Backend."""
+    if isinstance(model, Backend):
+        return model
+    if _is_url(model):
+        from .remote import LlamaServerBackend
+
+        return LlamaServerBackend(model)
+    if isinstance(model, (str, Path)) and not Path(model).is_file():
+        raise ModelError(f"model file not found: {model}")
+    return LocalBackend(model, **llama_kwargs)
+
+
+def _marker_texts(format: Format) -> list[str]:
+    """Every marker of the format: a llama-server backend keeps these special tokens as text."""
+    spec = format.spec
+    tc = spec.tool_calls
+    texts = [tc.section.begin, tc.section.end, tc.call.begin, tc.call.end, tc.separator, tc.content.begin, tc.content.end]
+    texts += [m for s in tc.special_tools for m in (s.begin or "", s.end, *s.stop)]
+    if spec.reasoning is not None:
+        texts += [spec.reasoning.begin, spec.reasoning.end]
+    texts += spec.stop
+    return [t.strip() for t in dict.fromkeys(texts) if t and t.strip()]
 
 
 class ChatModel:
-    """A GGUF model (or a `llama_cpp.Llama`) speaking one tool-calling format.
+    """A model speaking one tool-calling format.
 
-    ``format="auto"`` detects the format from the GGUF's chat template (its ``tool_use`` variant when
-    present); ``self.detection`` says what was chosen and why.
+    :param model: a GGUF path or a `llama_cpp.Llama` (in process), a llama-server URL
+        (`http://host:8080`), or a Backend.
+    :param format: a format name, or "auto": detected from the model's chat template (its
+        `tool_use` variant when it has one); `self.detection` says what was chosen and why.
+    :param template: a chat template (Jinja source) to use instead of the model's own; needed
+        for a GGUF without one (Gemma-3-270M) unless the format has a template of its own.
+    :param llama_kwargs: for a GGUF path, passed to `llama_cpp.Llama` (`n_gpu_layers`,
+        `n_threads`, `n_batch`, ...); threads default to every core, as llama-server's do.
     """
 
     def __init__(
@@ -46,15 +102,16 @@ class ChatModel:
         registry: Optional[Registry] = None,
         n_ctx: int = 4096,
         verbose: bool = False,
+        **llama_kwargs: Any,
     ):
         self.registry = registry or get_registry()
-        self.engine = Engine(model, n_ctx=n_ctx, verbose=verbose) if isinstance(model, (str, Path)) else Engine(model)
-        self.llama = self.engine.llama
-        self.model_name = Path(str(model)).name if isinstance(model, (str, Path)) else "llama"
-        metadata = getattr(self.llama, "metadata", {}) or {}
-        self.template = template or metadata.get("tokenizer.chat_template.tool_use") or metadata.get(
-            "tokenizer.chat_template"
-        )
+        self.backend = make_backend(model, n_ctx=n_ctx, verbose=verbose, **llama_kwargs)
+        self.model_name = self.backend.name
+        templates = dict(self.backend.chat_templates)
+        if template is not None:
+            templates = {"default": template}
+        self.templates = templates
+        self.template = templates.get("tool_use") or templates.get("default")  # what detection read
         if format == "auto":
             if self.template:
                 self.detection = detect_template(self.template, self.registry)
@@ -63,19 +120,35 @@ class ChatModel:
         else:
             self.detection = Detection(format, "chosen by the caller")
         self.format: Format = self.registry.get(self.detection.format)
-        self.bos_token = self._token_text(self.llama.token_bos())
-        self.eos_token = self._token_text(self.llama.token_eos())
-        self._control = control_texts(self.llama)
+        if not self.template and self.format.spec.inputs.template is None:
+            raise ModelError(
+                f"{self.model_name} has no chat template and format {self.format.name!r} has none of "
+                "its own: pass one (template=... in Python, --template FILE on the command line)"
+            )
+        self.bos_token = self.backend.bos_token
+        self.eos_token = self.backend.eos_token
+        self._control = self.backend.control_texts
+        self._preserve = _marker_texts(self.format)
+
+    # the in-process backend's llama.cpp objects, for code that drives them directly
+    @property
+    def engine(self) -> Any:
+        return getattr(self.backend, "engine", None)
+
+    @property
+    def llama(self) -> Any:
+        return getattr(self.backend, "llama", None)
 
     def single_token(self, text: str) -> Optional[int]:
         """The id of `text` when the vocabulary has it as one (special) token, else None."""
-        tokens = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        return tokens[0] if len(tokens) == 1 else None
+        return self.backend.single_token(text)
 
-    def _token_text(self, token: int) -> str:
-        if token is None or token < 0:
-            return ""
-        return self.llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+    def template_for(self, request: dict[str, Any]) -> Optional[str]:
+        """The model's `tool_use` template only when the request offers tools (Hermes and
+        Command R+ templates raise on plain chats), else its default one."""
+        if request.get("tools") and request.get("tool_choice") != "none" and "tool_use" in self.templates:
+            return self.templates["tool_use"]
+        return self.templates.get("default") or self.templates.get("tool_use")
 
     # -- preparation ------------------------------------------------------------
 
@@ -100,7 +173,7 @@ class ChatModel:
         prompt = api.render(
             self.format,
             request,
-            self.template,
+            self.template_for(request),
             bos_token=self.bos_token,
             eos_token=self.eos_token,
             registry=self.registry,
@@ -108,16 +181,16 @@ class ChatModel:
         t1 = time.perf_counter()
         in_reasoning = opens_reasoning(self.format.spec, prompt)
         active_tools = request["tools"] if request["tool_choice"] != "none" else None
-        # Checked here with the model's own vocabulary (the engine finds it checked), so a bad
-        # grammar is a request error before generation starts.
+        # Checked here by the backend's grammar engine, so a bad grammar is a request error
+        # before generation starts (the in-process engine then finds it checked).
         plan = api.plan_request(
             self.format, request, in_reasoning=in_reasoning, registry=self.registry, validate=False
         )
         if plan is not None:
-            validate_gbnf(plan.gbnf, vocab=self.engine.vocab)
+            self.backend.check_grammar(plan.gbnf)
         t2 = time.perf_counter()
         parts = prompt_parts(prompt, untrusted_strings(request), self._control)
-        tokens = self.engine.tokenize_prompt(parts)
+        tokens = self.backend.tokenize(parts)
         t3 = time.perf_counter()
         timings.update(render_ms=(t1 - t0) * 1e3, grammar_ms=(t2 - t1) * 1e3, tokenize_ms=(t3 - t2) * 1e3)
         spec = self.format.spec
@@ -134,6 +207,7 @@ class ChatModel:
             in_reasoning=in_reasoning,
             tools=active_tools,
             timings=timings,
+            preserve=self._preserve,
         )
 
     # -- generation ---------------------------------------------------------------
@@ -153,12 +227,14 @@ class ChatModel:
         stop: Optional[list[str]] = None,
         logit_bias: Optional[dict[int, float]] = None,
         logit_bias_steps: Optional[int] = None,
+        stream_options: Optional[dict[str, Any]] = None,
     ) -> Union[dict[str, Any], Iterator[dict[str, Any]]]:
         """An OpenAI `chat.completion` dict, or an iterator of `chat.completion.chunk` dicts."""
         prepared = self.prepare(messages, tools, tool_choice, parallel_tool_calls, stop)
         return self.run(
             prepared,
             stream=stream,
+            stream_options=stream_options,
             max_tokens=max_tokens,
             temperature=temperature,
             top_p=top_p,
@@ -168,105 +244,54 @@ class ChatModel:
             logit_bias_steps=logit_bias_steps,
         )
 
-    def run(self, prepared: Prepared, *, stream: bool = False, **sampling):
+    def run(self, prepared: Prepared, *, stream: bool = False, stream_options: Optional[dict[str, Any]] = None, **sampling):
         """Generate for an already prepared request (see `prepare`)."""
-        sampling.setdefault("logit_bias_steps", None)
-        events = self._generate(prepared, **sampling)
+        events = self.backend.generate(prepared.prompt_tokens, **self.options(prepared, sampling))
         if stream:
-            return self._stream(prepared, events)
+            include_usage = bool((stream_options or {}).get("include_usage"))
+            return self._stream(self.chunk_stream(prepared, include_usage), events)
         return self._complete(prepared, events)
 
-    def _generate(self, prepared: Prepared, **sampling):
+    def options(self, prepared: Prepared, sampling: dict[str, Any]) -> dict[str, Any]:
+        """The backend's generate() options: the prepared grammar and stops plus sampling."""
+        sampling = dict(sampling)
+        sampling["bias_steps"] = sampling.pop("logit_bias_steps", None)
+        if prepared.preserve and not isinstance(self.backend, LocalBackend):
+            sampling["preserve"] = prepared.preserve
+        return {**prepared.generation_options(), **sampling}
+
+    def parse(self, prepared: Prepared, text: str) -> dict[str, Any]:
+        return api.parse(self.format, text, prepared.tools, in_reasoning=prepared.in_reasoning, registry=self.registry)
+
+    def info(self, prepared: Prepared, text: Optional[str] = None) -> dict[str, Any]:
+        """The `chatformats` block of an answer: format, raw output, grammar, timings."""
         plan = prepared.plan
-        return self.engine.generate(
-            prepared.prompt_tokens,
-            grammar=plan.gbnf if plan else None,
-            lazy=plan.lazy if plan else False,
-            trigger_words=plan.words if plan else (),
-            trigger_tokens=plan.tokens if plan else (),
-            trigger_patterns=plan.patterns if plan else (),
-            trigger_patterns_full=plan.patterns_full if plan else (),
-            stop=prepared.stop,
-            bias_steps=sampling.pop("logit_bias_steps"),
-            **sampling,
-        )
-
-    def _usage(self, n_completion: int) -> dict[str, Any]:
-        evaluated = getattr(self.engine, "n_prompt_evaluated", 0)
-        reused = getattr(self.engine, "n_prompt_reused", 0)
-        return {
-            "prompt_tokens": evaluated + reused,
-            "completion_tokens": n_completion,
-            "total_tokens": evaluated + reused + n_completion,
-            "prompt_tokens_details": {"cached_tokens": reused},
-            "prompt_tokens_evaluated": evaluated,
-        }
-
-    def _finish_reason(self, engine_reason: str, message: dict[str, Any]) -> str:
-        if engine_reason == "length":
-            return "length"
-        return "tool_calls" if message.get("tool_calls") else "stop"
+        info: dict[str, Any] = {"format": self.format.name}
+        if text is not None:
+            info["raw_output"] = text
+        info["grammar"] = None if plan is None else ("lazy" if plan.lazy else "from the first token")
+        info["triggers"] = plan.triggers_dict() if plan is not None and plan.lazy else None
+        info.update(prepared.timings)
+        return info
 
     def _complete(self, prepared: Prepared, events) -> dict[str, Any]:
+        usage = Usage()
         pieces: list[str] = []
-        n_tokens = 0
-        reason = "stop"
         for event in events:
+            usage.add(event)
             if event.text:
                 pieces.append(event.text)
-            if event.token is not None:
-                n_tokens += 1
-            if event.finish_reason:
-                reason = event.finish_reason
         text = "".join(pieces)
-        plan = prepared.plan
-        message = api.parse(
-            self.format, text, prepared.tools, in_reasoning=prepared.in_reasoning, registry=self.registry
-        )
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.model_name,
-            "choices": [
-                {"index": 0, "message": message, "finish_reason": self._finish_reason(reason, message)}
-            ],
-            "usage": self._usage(n_tokens),
-            "chatformats": {
-                "format": self.format.name,
-                "raw_output": text,
-                "grammar": None if plan is None else ("lazy" if plan.lazy else "from the first token"),
-                "triggers": plan.triggers_dict() if plan is not None and plan.lazy else None,
-                **prepared.timings,
-            },
-        }
+        return completion(self.parse(prepared, text), usage, self.model_name, self.info(prepared, text))
 
-    def _stream(self, prepared: Prepared, events) -> Iterator[dict[str, Any]]:
+    def chunk_stream(self, prepared: Prepared, include_usage: bool = False) -> ChunkStream:
         parser = api.stream_parser(
             self.format, prepared.tools, in_reasoning=prepared.in_reasoning, registry=self.registry
         )
-        base = {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": self.model_name,
-        }
+        return ChunkStream(parser, self.model_name, include_usage=include_usage)
 
-        def chunk(delta, finish_reason=None, **extra):
-            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra}
-
-        yield chunk({"role": "assistant", "content": ""})
-        n_tokens = 0
-        reason = "stop"
+    def _stream(self, chunks: ChunkStream, events) -> Iterator[dict[str, Any]]:
+        yield from chunks.start()
         for event in events:
-            if event.token is not None:
-                n_tokens += 1
-            if event.finish_reason:
-                reason = event.finish_reason
-            if event.text:
-                for delta in parser.feed(event.text):
-                    yield chunk(delta)
-        deltas, message = parser.finish()
-        for delta in deltas:
-            yield chunk(delta)
-        yield chunk({}, self._finish_reason(reason, message), usage=self._usage(n_tokens))
+            yield from chunks.feed(event)
+        yield from chunks.finish()
