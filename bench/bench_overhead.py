@@ -30,7 +30,7 @@ from chatformats.hooks import api
 from chatformats.grammar import build as grammar_build
 from chatformats.testing.templates import template_for, templates_dir
 from chatformats.llama import get_vocab
-from chatformats.testing.oracle import END_OF_TURN, prompt_delta
+from chatformats.testing.oracle import end_of_turn_markers, prompt_delta
 from chatformats.hooks import get_registry
 from chatformats.prompt import validate_request
 
@@ -97,7 +97,7 @@ class Cell:
             except Exception:
                 if self.n_calls == 1:
                     raise
-        self.output = prompt_delta(prefix, full, tuple(fmt.spec.stop) + END_OF_TURN)
+        self.output = prompt_delta(prefix, full, end_of_turn_markers(fmt))
         self.times: dict[str, list[float]] = {k: [] for k in ("render", "plan uncached", "plan cached", "parse")}
         self.grammar_chars = 0
         self.calls_parsed = 0

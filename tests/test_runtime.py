@@ -15,7 +15,7 @@ from chatformats.cli.demo import DEMO_TOOLS, invalid_calls, skip_reasoning
 from chatformats.testing.templates import template_for, templates_dir
 from chatformats.hooks import get_registry
 from chatformats.llama import ChatModel
-from chatformats.testing.tiny_model import ensure_tiny_model
+from chatformats.testing.tiny_model import ensure_tiny_model, registered_control_tokens
 
 REGISTRY = get_registry()
 FORMATS = [f.name for f in REGISTRY]
@@ -271,7 +271,8 @@ def test_yaml_only_spec_runs_on_llama_cpp(tmp_path):
         "{% endfor %}{% if tools %}<|start_of_role|>tools<|end_of_role|>{{ tools | tojson }}<|end_of_text|>\n{% endif %}"
         "{% if add_generation_prompt %}<|start_of_role|>assistant<|end_of_role|>{% endif %}"
     )
-    model = ChatModel(str(ensure_tiny_model()), "granite", template=template, registry=registry)
+    tiny = ensure_tiny_model(control_tokens=registered_control_tokens(registry))  # granite's too
+    model = ChatModel(str(tiny), "granite", template=template, registry=registry)
     for seed in range(5):
         message = run(model, seed=seed)["choices"][0]["message"]
         assert message.get("tool_calls") and not invalid_calls(message, DEMO_TOOLS)

@@ -7,7 +7,18 @@ import time
 import llama_cpp
 import pytest
 
-from chatformats.testing.tiny_model import EOG_TOKENS, SPECIAL_TOKENS, build_tiny_model, ensure_tiny_model
+from chatformats.testing.tiny_model import (
+    BOS_TOKEN,
+    EOG_TOKENS,
+    EOM_TOKEN,
+    EOS_TOKEN,
+    EOT_TOKEN,
+    build_tiny_model,
+    ensure_tiny_model,
+    registered_control_tokens,
+)
+
+SPECIAL_TOKENS = tuple(dict.fromkeys((BOS_TOKEN, EOS_TOKEN, EOT_TOKEN, EOM_TOKEN, *registered_control_tokens())))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from typing import Any, Iterable, Optional
 
 from ..prompt.template import TemplateError, undeclared_variables
 from ..spec import Spec
-from ..testing.oracle import END_OF_TURN
+from ..hooks import Registry
+from ..testing.oracle import known_end_of_turn
 from .markers import CallSpan, clean_delta, detect_markers, shared_wrapper
 from .probes import (
     ALPHA,
@@ -63,18 +64,19 @@ class InferenceResult:
 
 
 
-def infer_spec(template_source: str, name: str) -> InferenceResult:
+def infer_spec(template_source: str, name: str, registry: Optional[Registry] = None) -> InferenceResult:
     """Infer a spec for the chat template `template_source` by rendering probe conversations.
 
-    Never raises on a bad template: what failed is in `notes`. `spec` is None only when the
-    inferred data does not validate (the reason is in `notes`).
+    The end-of-turn markers it knows are those of the formats in `registry` (default: the
+    process's). Never raises on a bad template: what failed is in `notes`. `spec` is None only
+    when the inferred data does not validate (the reason is in `notes`).
     """
     notes: list[str] = []
     evidence: dict[str, Any] = {}
     data: dict[str, Any] = {"spec_version": 1, "name": name}
     result = InferenceResult(name, data, None, notes, evidence)
     try:
-        prober = Prober(template_source, notes)
+        prober = Prober(template_source, notes, known_end_of_turn(registry))
         undeclared = undeclared_variables(template_source)
     except TemplateError as exc:
         notes.append(f"the template does not compile: {exc}")
@@ -124,7 +126,7 @@ def infer_spec(template_source: str, name: str) -> InferenceResult:
         at = delta.find(CONTENT)
         if at >= 0:
             content_markers = {"begin": delta[:at].strip(), "end": delta[at + len(CONTENT):].strip()}
-        _add_stop(stops, tail)
+        _add_stop(stops, tail, prober.end_of_turn)
 
     # -- arguments as string or object, content null or empty ------------------------------------
     one = [(ALPHA, ARGS_A, ID_A)]
@@ -167,7 +169,7 @@ def infer_spec(template_source: str, name: str) -> InferenceResult:
     if empty == "":
         inputs["content_with_tool_calls"] = "empty"
         notes.append("content: null breaks the template or drops the call: content_with_tool_calls: empty")
-    _add_stop(stops, tail1)
+    _add_stop(stops, tail1, prober.end_of_turn)
     evidence["one_call_delta"] = d1
 
     # -- reasoning ---------------------------------------------------------------------------------------
@@ -260,10 +262,10 @@ def infer_spec(template_source: str, name: str) -> InferenceResult:
     )
 
 
-def _add_stop(stops: list[str], tail: str) -> None:
+def _add_stop(stops: list[str], tail: str, end_of_turn: tuple[str, ...]) -> None:
     """The end-of-turn marker the template writes right after the assistant's reply."""
     stripped = tail.lstrip()
-    for marker in END_OF_TURN:
+    for marker in end_of_turn:
         if stripped.startswith(marker) and marker not in stops:
             stops.append(marker)
     if stripped.startswith(EOS_PROBE) and EOS_PROBE not in stops:

@@ -10,7 +10,7 @@ import json
 from typing import Any, Optional
 
 from ..prompt.template import TemplateError, compile_expression, compile_template, strftime_now
-from ..testing.oracle import END_OF_TURN, prompt_delta
+from ..testing.oracle import prompt_delta
 
 ALPHA, BETA = "probe_alpha", "probe_beta"
 ARGS_A = {"probe_key": "probe_value"}
@@ -59,9 +59,10 @@ PROBE_TOOLS = [_probe_tool(ALPHA), _probe_tool(BETA)]
 class Prober:
     """Renders probe conversations with one template; remembers every failure as a note."""
 
-    def __init__(self, source: str, notes: list[str]):
+    def __init__(self, source: str, notes: list[str], end_of_turn: tuple[str, ...]):
         self.source = source
         self.notes = notes
+        self.end_of_turn = end_of_turn  # the markers registered formats end a turn with
         self.template = compile_template(source, "chat_template")
         self.variables: dict[str, str] = {}
         self.errors: dict[str, str] = {}
@@ -94,7 +95,7 @@ class Prober:
             return None
         uncut = prompt_delta(prefix, full, ())
         cut = len(uncut)
-        for marker in END_OF_TURN + (EOS_PROBE,) + TURN_STARTS:
+        for marker in self.end_of_turn + (EOS_PROBE,) + TURN_STARTS:
             at = uncut.find(marker, 1 if marker in TURN_STARTS else 0)
             if at >= 0:
                 cut = min(cut, at)

@@ -243,6 +243,12 @@ class Spec(StrictModel):
     stop: list[str] = Field(
         default_factory=list, description="End-of-turn markers that end generation."
     )
+    end_of_turn: list[str] = Field(
+        default_factory=list,
+        description="More markers that end an assistant turn in rendered history (e.g. those of the "
+        "templates a generic format is used with); the round-trip oracle and `formats new` cut a "
+        "rendered reply there. Unlike `stop`, they do not end generation.",
+    )
     system_prompt: Optional[str] = Field(
         None,
         description="Jinja text describing the tools, added as (or to) the system message, for "
@@ -252,6 +258,18 @@ class Spec(StrictModel):
         default_factory=list, description="OpenAI tool definitions used by the examples."
     )
     examples: list[Example] = Field(default_factory=list)
+    control_tokens: list[str] = Field(
+        default_factory=list,
+        description="The control tokens of this format's models (special tokens such as "
+        "<|im_start|>). The tiny test model has each as one token, so tests and `formats check` "
+        "tokenize as the real models do.",
+    )
+    reference_templates: list[str] = Field(
+        default_factory=list,
+        description="Real chat templates of models that use this format: file names in the shared "
+        "templates directory ($CHATFORMATS_TEMPLATES_DIR, else ../shared/templates). The first is "
+        "the one `formats demo` shows the format with.",
+    )
 
 
 def json_schema() -> dict[str, Any]:

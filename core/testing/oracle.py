@@ -11,23 +11,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..hooks import Format, Registry, api
+from ..hooks import Format, Registry, api, get_registry
 from ..llama import plan_check, plan_rejection
 from ..spec.shape import opens_reasoning
 from .check import comparable
 from .tiny_model import tiny_vocab
-
-END_OF_TURN = (
-    "<|eot_id|>",
-    "<|eom_id|>",
-    "<|im_end|>",
-    "</s>",
-    "<end_of_turn>",
-    "<|END_OF_TURN_TOKEN|>",
-    "<｜end▁of▁sentence｜>",
-    "<|end|>",
-    "<|endoftext|>",
-)
 
 USER = {"role": "user", "content": "Hello, world!"}
 
@@ -113,7 +101,19 @@ class OracleResult:
         return not self.failures
 
 
-def prompt_delta(prefix: str, full: str, end_markers: tuple[str, ...] = END_OF_TURN) -> str:
+def known_end_of_turn(registry: Optional[Registry] = None) -> tuple[str, ...]:
+    """Every registered format's `stop` and `end_of_turn` markers: what ends a turn in templates."""
+    found = (m for f in (registry or get_registry()) for m in (*f.spec.stop, *f.spec.end_of_turn))
+    return tuple(dict.fromkeys(found))
+
+
+def end_of_turn_markers(fmt: Format, registry: Optional[Registry] = None) -> tuple[str, ...]:
+    """Where a rendered reply of `fmt` ends: its own markers first, then every registered format's
+    (a template may close a turn with another family's marker)."""
+    return tuple(dict.fromkeys([*fmt.spec.stop, *fmt.spec.end_of_turn, *known_end_of_turn(registry)]))
+
+
+def prompt_delta(prefix: str, full: str, end_markers: tuple[str, ...] = ()) -> str:
     """What the model must emit after `prefix` to produce `full` (as llama.cpp's test computes it)."""
     common = 0
     for i in range(min(len(prefix), len(full))):
@@ -168,7 +168,7 @@ def run_oracle(
     render = dict(bos_token=bos_token, eos_token=eos_token, registry=registry)
     prefix = api.render(fmt, {**base, "messages": [USER]}, template, add_generation_prompt=True, **render)
     full = api.render(fmt, {**base, "messages": [USER, message]}, template, add_generation_prompt=False, **render)
-    end_markers = tuple(fmt.spec.stop) + END_OF_TURN
+    end_markers = end_of_turn_markers(fmt, registry)
     result.prompt = full
     result.delta = delta = prompt_delta(prefix, full, end_markers)
     # A prompt that opens a reasoning block (QwQ, R1: "<think>\n") while the template strips past

@@ -26,21 +26,6 @@ You may call these tools:
 {%- if add_generation_prompt %}<|im_start|>assistant
 {% endif %}"""
 
-# The real template each format is shown with when ../shared/templates is present.
-REAL_TEMPLATES = {
-    "hermes": "Qwen-Qwen2.5-7B-Instruct.jinja",
-    "llama3": "meta-llama-Llama-3.1-8B-Instruct.jinja",
-    "functionary-v3.1": "meetkai-functionary-medium-v3.1.jinja",
-    "functionary-v3.2": "meetkai-functionary-medium-v3.2.jinja",
-    "mistral-nemo": "mistralai-Mistral-Nemo-Instruct-2407.jinja",
-    "firefunction-v2": "fireworks-ai-llama-3-firefunction-v2.jinja",
-    "deepseek-r1": "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
-    "deepseek-v3.1": "deepseek-ai-DeepSeek-V3.1.jinja",
-    "generic": "google-gemma-2-2b-it.jinja",
-    "command-r7b": "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja",
-}
-
-
 def shared_templates_path() -> Path:
     """Where the real chat templates are expected: $CHATFORMATS_TEMPLATES_DIR, else the `shared/templates`
     folder beside this checkout."""
@@ -57,8 +42,8 @@ def templates_dir() -> Optional[Path]:
 
 
 def template_for(fmt, directory: Optional[Path]) -> tuple[Optional[str], str]:
-    """(template source, description) used to show `fmt`."""
-    name = REAL_TEMPLATES.get(fmt.name)
+    """(template source, description) used to show `fmt`: its first reference template when at hand."""
+    name = next(iter(fmt.spec.reference_templates), None)
     if directory and name and (directory / name).exists():
         return (directory / name).read_text(encoding="utf-8"), name
     if fmt.spec.inputs.template is not None:

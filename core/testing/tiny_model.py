@@ -5,14 +5,16 @@ exercise tokenization, grammars, sampling and the KV cache without downloading w
 
 Tokenizer: `tokenizer.ggml.model = "gpt2"`, pre-tokenizer `llama-bpe`; the 256 byte tokens in
 GPT-2's byte-to-unicode form, a few hundred merges trained here (deterministically) on a small
-built-in corpus, then every built-in format's special token as a CONTROL token. CONTROL tokens are
-only matched when tokenizing with special=True, so user text cannot forge them.
+built-in corpus, then the model's own bos/eos/eot/eom and every registered format's
+`control_tokens` as CONTROL tokens, sorted (their ids do not depend on the order formats register
+in). CONTROL tokens are only matched when tokenizing with special=True, so user text cannot forge
+them.
 
 End-of-generation (EOG) tokens of the tiny model. llama.cpp marks EOG by token text
 (src/llama-vocab.cpp): <|eot_id|>, <|eom_id|>, <|end_of_text|>, <|im_end|>, <|endoftext|>, <|end|>,
 <end_of_turn>, </s>, <｜end▁of▁sentence｜>; plus the eos/eot/eom ids set here:
-eos = <|end_of_text|>, eot = <|END_OF_TURN_TOKEN|> (Command R7B, not known by text),
-eom = <|eom_id|>. bos = <|begin_of_text|>; no BOS/EOS is added on tokenize (templates write them).
+eos = <|end_of_text|>, eot = <|END_OF_TURN_TOKEN|> (not known by text), eom = <|eom_id|>.
+bos = <|begin_of_text|>; no BOS/EOS is added on tokenize (templates write them).
 """
 
 from __future__ import annotations
@@ -25,40 +27,16 @@ import tempfile
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-BUILDER_VERSION = "2"
+from ..hooks import Registry, get_registry
+from ..llama.vocab import byte_tokens, cache_dir as chatformats_cache_dir, get_vocab
 
-SPECIAL_TOKENS: tuple[str, ...] = (
-    # Llama 3.x
-    "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-    "<|eot_id|>", "<|eom_id|>", "<|python_tag|>",
-    # ChatML / Hermes / Qwen
-    "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool_call>", "</tool_call>", "<think>", "</think>",
-    "<tool_response>", "</tool_response>",
-    # Mistral
-    "<s>", "</s>", "[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
-    "[TOOL_RESULTS]", "[/TOOL_RESULTS]",
-    # DeepSeek (full-width bars, U+2581 for spaces)
-    "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>",
-    "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>",
-    "<｜tool▁sep｜>", "<｜tool▁outputs▁begin｜>", "<｜tool▁outputs▁end｜>",
-    "<｜tool▁output▁begin｜>", "<｜tool▁output▁end｜>",
-    # Command R7B
-    "<|START_OF_TURN_TOKEN|>", "<|END_OF_TURN_TOKEN|>", "<|USER_TOKEN|>", "<|CHATBOT_TOKEN|>",
-    "<|SYSTEM_TOKEN|>", "<|START_THINKING|>", "<|END_THINKING|>", "<|START_ACTION|>",
-    "<|END_ACTION|>", "<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_TOOL_RESULT|>",
-    "<|END_TOOL_RESULT|>",
-    # Granite
-    "<|tool_call|>",
-    # Gemma
-    "<start_of_turn>", "<end_of_turn>",
-    # Phi
-    "<|user|>", "<|assistant|>", "<|system|>", "<|end|>",
-)
+BUILDER_VERSION = "3"
 
+# The model's own bos/eos/eot/eom: texts llama.cpp knows (the eot one it knows by id only).
 BOS_TOKEN = "<|begin_of_text|>"
 EOS_TOKEN = "<|end_of_text|>"
 EOT_TOKEN = "<|END_OF_TURN_TOKEN|>"
@@ -96,23 +74,7 @@ Environment: ipython Cutting Knowledge Date: December 2023 Today Date: 26 Jul 20
 """
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte -> printable unicode character table."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    table: dict[int, str] = {b: chr(b) for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return dict(sorted(table.items()))
-
-
-_BYTE_CHARS = _bytes_to_unicode()
+_BYTE_CHARS = dict(enumerate(byte_tokens()))
 
 # An approximation of llama.cpp's llama-bpe pre-tokenizer with the stdlib `re`: it only decides
 # which chunks merges are trained on, llama.cpp applies its own splitter at tokenize time.
@@ -162,11 +124,17 @@ def train_merges(n_merges: int = N_MERGES) -> tuple[str, ...]:
     return tuple(merges)
 
 
-def _vocab(extra_special: Sequence[str]) -> tuple[list[str], list[int], list[str]]:
+def registered_control_tokens(registry: Optional[Registry] = None) -> tuple[str, ...]:
+    """The control tokens of every format in `registry` (default: the process's), in its order."""
+    found = (token for fmt in (registry or get_registry()) for token in fmt.spec.control_tokens)
+    return tuple(dict.fromkeys(found))
+
+
+def _vocab(control: Sequence[str]) -> tuple[list[str], list[int], list[str]]:
     """Token texts, token types, merges. Specials come last so byte/merge ids never move."""
     import gguf
 
-    specials = list(dict.fromkeys([*SPECIAL_TOKENS, *extra_special]))
+    specials = sorted({BOS_TOKEN, EOS_TOKEN, EOT_TOKEN, EOM_TOKEN, *control})
     special_set = set(specials)
     tokens = [_BYTE_CHARS[b] for b in range(256)]
     seen = set(tokens)
@@ -198,6 +166,7 @@ def build_tiny_model(
     n_head: int = 4,
     n_ff: int = 128,
     n_ctx: int = 4096,
+    control_tokens: Optional[Iterable[str]] = None,
     extra_special_tokens: Iterable[str] = (),
 ) -> Path:
     """Write a random-weight llama GGUF (f32) with the tiny BPE tokenizer to `path`.
@@ -208,7 +177,9 @@ def build_tiny_model(
     import gguf
 
     path = Path(path)
-    tokens, types, merges = _vocab(tuple(extra_special_tokens))
+    if control_tokens is None:
+        control_tokens = registered_control_tokens()
+    tokens, types, merges = _vocab((*control_tokens, *extra_special_tokens))
     ids = {text: i for i, text in enumerate(tokens)}
     n_vocab = len(tokens)
     rng = np.random.default_rng(seed)
@@ -277,8 +248,7 @@ def build_tiny_model(
 
 def default_model_path() -> Path:
     """Directory for cached tiny models: $CHATFORMATS_CACHE or ~/.cache/chatformats."""
-    root = os.environ.get("CHATFORMATS_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "chatformats"
+    return chatformats_cache_dir()
 
 
 def ensure_tiny_model(
@@ -294,6 +264,9 @@ def ensure_tiny_model(
     """
     if "extra_special_tokens" in kw:
         kw["extra_special_tokens"] = tuple(kw["extra_special_tokens"])
+    # the tokens are part of the key: another set of formats makes another model
+    given = kw.get("control_tokens")
+    kw["control_tokens"] = tuple(registered_control_tokens() if given is None else given)
     key_text = json.dumps(
         [BUILDER_VERSION, chat_template, sorted(kw.items())], ensure_ascii=False, default=list
     )
@@ -307,6 +280,4 @@ def ensure_tiny_model(
 
 def tiny_vocab():
     """The default tiny model's vocabulary (for acceptance checks in tests and `formats check`)."""
-    from ..llama.vocab import get_vocab
-
     return get_vocab(ensure_tiny_model())
