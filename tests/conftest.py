@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# One llama.cpp thread per model in tests: the suite runs llama-servers beside in-process models,
+# and llama.cpp's spinning OpenMP threads collapse when the cores are oversubscribed.
+os.environ.setdefault("CHATFORMATS_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 

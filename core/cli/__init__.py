@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Optional
 
@@ -26,8 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_progress() -> None:
+    """Slow first steps (loading a model, reading a large vocabulary) print one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("formats: %(message)s"))
+    progress = logging.getLogger("chatformats.progress")
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    _show_progress()
     command = next(group.COMMANDS[args.command] for group in GROUPS if args.command in group.COMMANDS)
     try:
         return command(args)

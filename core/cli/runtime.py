@@ -1,10 +1,11 @@
-"""`formats` commands that run llama.cpp: tiny-model, demo, chat, serve."""
+"""`formats` commands that run a model: models, tiny-model, demo, chat, serve."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..prompt import RequestError
 from .common import Commands, print_json, read_json, registry_for
@@ -12,21 +13,33 @@ from .common import Commands, print_json, read_json, registry_for
 COMMANDS = Commands()
 
 
+def _model_options(p: argparse.ArgumentParser) -> None:
+    """What loading a model takes, named as llama-server names it."""
+    p.add_argument("--format", default="auto", help="a format name, or auto (detected from the chat template)")
+    p.add_argument("--template", metavar="FILE.jinja", help="chat template to use instead of the model's own")
+    p.add_argument("--threads", "-t", type=int, help="CPU threads (default: every core, as llama-server)")
+    p.add_argument("--n-gpu-layers", "-ngl", type=int, help="layers to offload to the GPU")
+    p.add_argument("--ctx-size", "--n-ctx", "-c", dest="ctx_size", type=int, default=4096, help="context size in tokens")
+
+
 def add_parsers(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("models", parents=[common], help="real small models installed from PyPI, with their paths")
+    p.add_argument("name", nargs="?", help="print only this model's path")
+
     p = sub.add_parser("tiny-model", parents=[common], help="write a tiny random-weight GGUF (no download)")
     p.add_argument("out", metavar="OUT.gguf")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--template", metavar="FILE.jinja", help="chat template to embed")
     group.add_argument("--format", help="embed this format's own template (if it has one)")
 
-    p = sub.add_parser("demo", parents=[common], help="run every format on llama.cpp with the tiny model")
+    p = sub.add_parser("demo", parents=[common], help="a real model's tool call, then every format on llama.cpp")
     p.add_argument("formats", nargs="*", metavar="FORMAT", help="only these formats")
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("chat", parents=[common], help="one request on a model; prints the parsed message")
     p.add_argument("message")
-    p.add_argument("--model", required=True, metavar="MODEL.gguf")
-    p.add_argument("--format", default="auto")
+    p.add_argument("--model", required=True, metavar="MODEL", help="a GGUF path, a name from `formats models`, or a llama-server URL")
+    _model_options(p)
     p.add_argument("--tools", metavar="TOOLS.json")
     p.add_argument("--tool-choice", default="auto")
     p.add_argument("--system")
@@ -35,12 +48,53 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--json", action="store_true", help="print the whole chat.completion")
 
-    p = sub.add_parser("serve", parents=[common], help="OpenAI-compatible HTTP server")
-    p.add_argument("--model", required=True, metavar="MODEL.gguf")
-    p.add_argument("--format", default="auto")
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="OpenAI-compatible HTTP server on a model in process, a local llama-server, or a pool of llama-servers",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", metavar="MODEL", help="a GGUF path or a name from `formats models`")
+    source.add_argument(
+        "--backend", action="append", metavar="URL", help="a running llama-server to decode on (repeatable: a pool)"
+    )
+    _model_options(p)
+    p.add_argument(
+        "--llama-server", action="store_true", help="with --model: decode on a llama-server started for it (continuous batching)"
+    )
+    p.add_argument("--parallel", "-np", type=int, default=4, help="with --llama-server: its parallel slots")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--n-ctx", type=int, default=4096)
+    p.add_argument("--max-queue", type=int, default=128, help="requests that may wait for a slot (past it: 503)")
+    p.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body accepted (MiB)")
+
+
+def _model_path(name: str) -> str:
+    """A GGUF path, or the path of a real model named as `formats models` names it."""
+    from ..llama.models import MODELS, ModelNotInstalled, model_path
+
+    if name in MODELS:
+        try:
+            return str(model_path(name))
+        except ModelNotInstalled as exc:
+            raise SystemExit(f"formats: {exc}")
+    return name
+
+
+@COMMANDS.register("models")
+def cmd_models(args) -> int:
+    from ..llama.models import MODELS, ModelNotInstalled, model_path
+
+    if args.name:
+        try:
+            print(model_path(args.name))
+        except ModelNotInstalled as exc:
+            raise SystemExit(f"formats models: {exc}")
+        return 0
+    for model in MODELS.values():
+        where = str(model.path()) if model.installed() else f"not installed (pip install 'chatformats[models]')"
+        print(f"{model.name:<14} {model.description}\n{'':<14} {where}")
+    return 0
 
 
 @COMMANDS.register("tiny-model")
@@ -67,19 +121,31 @@ def cmd_demo(args) -> int:
     return run_demo(args.formats or None, seed=args.seed)
 
 
-def _model(args):
+def _chat_model(args, source: Any):
     from ..llama import ChatModel
+    from ..llama.model import ModelError
 
-    model = ChatModel(
-        args.model, args.format, registry=registry_for(args), n_ctx=getattr(args, "n_ctx", 4096)
-    )
+    template = Path(args.template).read_text(encoding="utf-8") if args.template else None
+    llama_kwargs = {"n_gpu_layers": args.n_gpu_layers} if args.n_gpu_layers is not None else {}
+    try:
+        model = ChatModel(
+            source,
+            args.format,
+            template=template,
+            registry=registry_for(args),
+            n_ctx=args.ctx_size,
+            n_threads=args.threads,
+            **llama_kwargs,
+        )
+    except ModelError as exc:
+        raise SystemExit(f"formats {args.command}: {exc}")
     print(f"format: {model.format.name} ({model.detection.reason})", file=sys.stderr)
     return model
 
 
 @COMMANDS.register("chat")
 def cmd_chat(args) -> int:
-    model = _model(args)
+    model = _chat_model(args, _model_path(args.model))
     tools = read_json(args.tools, "tools") if args.tools else None
     if isinstance(tools, dict):
         tools = tools.get("tools")
@@ -107,7 +173,34 @@ def cmd_chat(args) -> int:
 
 @COMMANDS.register("serve")
 def cmd_serve(args) -> int:
-    from ..llama.server import serve
+    from ..llama.server import Limits, serve
 
-    serve(_model(args), host=args.host, port=args.port)
+    limits = Limits(max_queue=args.max_queue, max_body_bytes=int(args.max_body_mb * (1 << 20)))
+    if args.backend:
+        from ..llama.pool import PoolBackend
+        from ..llama.remote import BackendError, LlamaServerBackend
+
+        try:
+            backends = [LlamaServerBackend(url) for url in args.backend]
+        except BackendError as exc:
+            raise SystemExit(f"formats serve: {exc}")
+        model = _chat_model(args, PoolBackend(backends, max_queue=args.max_queue))
+        serve(model, host=args.host, port=args.port, limits=limits)
+        return 0
+    path = _model_path(args.model)
+    if not args.llama_server:
+        serve(_chat_model(args, path), host=args.host, port=args.port, limits=limits)
+        return 0
+    from ..llama.remote import LlamaServerBackend
+    from ..llama.spawn import LlamaServerProcess, SpawnError
+
+    process = LlamaServerProcess(
+        path, slots=args.parallel, threads=args.threads, n_gpu_layers=args.n_gpu_layers, ctx_size=args.ctx_size
+    )
+    try:
+        with process:
+            print(f"llama-server: {process.url} ({args.parallel} slots)", file=sys.stderr)
+            serve(_chat_model(args, LlamaServerBackend(process.url)), host=args.host, port=args.port, limits=limits)
+    except SpawnError as exc:
+        raise SystemExit(f"formats serve: {exc}")
     return 0

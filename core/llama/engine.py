@@ -92,12 +92,18 @@ class _StopFilter:
         return text
 
 
+def default_threads() -> int:
+    """$CHATFORMATS_THREADS, else every core (llama.cpp's OpenMP threads spin: on a machine whose
+    cores are busy with other work, fewer threads decode faster)."""
+    return int(os.environ.get("CHATFORMATS_THREADS") or 0) or os.cpu_count() or 1
+
+
 class Engine:
     """A llama.cpp model plus the sampling loop (see the module docstring).
 
     A path loads the model with llama-server's defaults where llama-cpp-python differs: every
-    core as a thread (llama-cpp-python takes half). Other keyword arguments go to `llama_cpp.Llama`
-    (`n_gpu_layers`, `n_threads`, `n_batch`, ...).
+    core as a thread (llama-cpp-python takes half; $CHATFORMATS_THREADS overrides the default).
+    Other keyword arguments go to `llama_cpp.Llama` (`n_gpu_layers`, `n_threads`, `n_batch`, ...).
     """
 
     def __init__(
@@ -110,7 +116,7 @@ class Engine:
         **llama_kwargs: Any,
     ):
         if isinstance(model, (str, Path)):
-            threads = llama_kwargs.pop("n_threads", None) or os.cpu_count() or 1
+            threads = llama_kwargs.pop("n_threads", None) or default_threads()
             llama_kwargs.setdefault("n_threads_batch", threads)
             progress(f"loading {Path(model).name}")
             model = llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, verbose=verbose, **llama_kwargs)

@@ -67,7 +67,7 @@ class LlamaServerBackend(Backend):
         self.bos_token = props.get("bos_token") or ""
         self.eos_token = props.get("eos_token") or ""
         self.slots = int(props.get("total_slots") or 1)
-        self.name = props.get("model_alias") or PurePosixPath(props.get("model_path") or "llama-server").name
+        self.name = PurePosixPath(props.get("model_alias") or props.get("model_path") or "llama-server").name
         self.control_texts = self._find_control_texts(self.chat_templates.values())
 
     def __repr__(self) -> str:
