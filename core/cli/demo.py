@@ -76,10 +76,63 @@ def skip_reasoning(model, fmt, in_reasoning: bool):
     return ({begin: float("-inf")}, None) if begin is not None else (None, None)
 
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "The city, e.g. Paris"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
+WEATHER_QUESTION = "What's the weather like in Paris right now?"
+
+
+def run_real_model(seed: int = 0, out=print) -> Optional[bool]:
+    """A real model (SmolLM2-135M-Instruct, from the `models` extra) answering with a tool call;
+    None when it is not installed."""
+    from ..llama import ChatModel
+    from ..llama.models import installed_path
+
+    path = installed_path("smollm2-135m")
+    if path is None:
+        out("real model: SmolLM2-135M-Instruct is not installed (pip install 'chatformats[models]')\n")
+        return None
+    model = ChatModel(str(path))
+    out(f"== a real model: {path.name} (format {model.format.name}: {model.detection.reason})")
+    out(f"  user: {WEATHER_QUESTION}")
+    result = model.chat(
+        [{"role": "user", "content": WEATHER_QUESTION}],
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        max_tokens=128,
+        seed=seed,
+    )
+    message = result["choices"][0]["message"]
+    calls = message.get("tool_calls") or []
+    for call in calls:
+        arguments = json.loads(call["function"]["arguments"])
+        shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+        out(f"  tool call: {call['function']['name']}({shown})")
+    out(f"  raw output: {json.dumps(result['chatformats']['raw_output'], ensure_ascii=False)}")
+    problems = invalid_calls(message, [WEATHER_TOOL])
+    ok = bool(calls) and not problems
+    out(f"  {'valid call' if ok else 'INVALID: ' + '; '.join(problems or ['no call'])}, {result['usage']['completion_tokens']} tokens\n")
+    return ok
+
+
 def run_demo(formats: Optional[list[str]] = None, seed: int = 0, out=print) -> int:
     from ..llama import ChatModel  # loads llama.cpp: only when the demo runs
 
     registry = get_registry()
+    real_ok = run_real_model(seed, out) if not formats else None
     path = ensure_tiny_model()
     out(f"tiny model: {path} (random weights: content is noise, tool calls follow the grammar)")
     directory = templates_dir()
@@ -118,5 +171,6 @@ def run_demo(formats: Optional[list[str]] = None, seed: int = 0, out=print) -> i
             out(f"    raw output: {json.dumps(raw[:200], ensure_ascii=False)}{' ...' if len(raw) > 200 else ''}")
             out(f"    tool_calls: {json.dumps(calls, ensure_ascii=False)} {'valid' if ok else 'INVALID: ' + '; '.join(problems or ['no call'])}")
         out("")
+    failures += real_ok is False
     out("all tool calls valid" if not failures else f"{failures} request(s) produced invalid tool calls")
     return 1 if failures else 0

@@ -118,7 +118,8 @@ class Engine:
         if isinstance(model, (str, Path)):
             threads = llama_kwargs.pop("n_threads", None) or default_threads()
             llama_kwargs.setdefault("n_threads_batch", threads)
-            progress(f"loading {Path(model).name}")
+            if Path(model).stat().st_size > 32 << 20:
+                progress(f"loading {Path(model).name}")
             model = llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, verbose=verbose, **llama_kwargs)
         self.llama: llama_cpp.Llama = model
         self.vocab: Vocab = get_vocab(model)
