@@ -8,8 +8,20 @@ from typing import Any, Optional
 import jsonschema
 
 from ..hooks import get_registry
-from ..testing.templates import template_for, templates_dir
+# DEMO_TEMPLATE and shared_templates_path are re-exported: they were chatformats.demo's in 0.1.
+from ..testing.templates import DEMO_TEMPLATE, shared_templates_path, template_for, templates_dir
 from ..testing.tiny_model import ensure_tiny_model
+
+__all__ = [
+    "DEMO_TEMPLATE",
+    "DEMO_TOOLS",
+    "invalid_calls",
+    "run_demo",
+    "shared_templates_path",
+    "skip_reasoning",
+    "template_for",
+    "templates_dir",
+]
 
 DEMO_TOOLS = [
     {
