@@ -37,6 +37,10 @@ class Backend:
         """Raise GrammarError when the backend's grammar engine cannot take `gbnf`."""
         validate_gbnf(gbnf)
 
+    def specialize(self, gbnf: str) -> str:
+        """The grammar as this backend's engine should run it (see gbnf.token_references)."""
+        return gbnf
+
     def tokenize(self, parts: Parts) -> list[int]:
         raise NotImplementedError
 

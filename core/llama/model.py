@@ -6,6 +6,7 @@ or a `LlamaServerBackend`); everything but decoding happens here, the same way f
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,12 @@ class ChatModel:
         plan = api.plan_request(
             self.format, request, in_reasoning=in_reasoning, registry=self.registry, validate=False
         )
+        preserve = self._preserve
         if plan is not None:
+            preserve = preserve + [plan.gbnf]  # its literals hold the markers a plugin's grammar writes
+            specialized = self.backend.specialize(plan.gbnf)
+            if specialized != plan.gbnf:
+                plan = dataclasses.replace(plan, gbnf=specialized)
             self.backend.check_grammar(plan.gbnf)
         t2 = time.perf_counter()
         parts = prompt_parts(prompt, untrusted_strings(request), self._control)
@@ -207,7 +213,7 @@ class ChatModel:
             in_reasoning=in_reasoning,
             tools=active_tools,
             timings=timings,
-            preserve=self._preserve,
+            preserve=preserve,
         )
 
     # -- generation ---------------------------------------------------------------

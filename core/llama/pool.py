@@ -89,6 +89,9 @@ class PoolBackend(Backend):
     def tokenize(self, parts: Parts) -> list[int]:
         return self._call(lambda b: b.tokenize(parts))
 
+    def specialize(self, gbnf: str) -> str:
+        return self._call(lambda b: b.specialize(gbnf))
+
     def _call(self, job: Any) -> Any:
         error: Optional[BackendError] = None
         for member in sorted(self.members, key=lambda m: (not m.healthy, m.load)):

@@ -19,6 +19,7 @@ import httpx
 
 from .backend import Backend, Parts
 from .engine import GenEvent
+from .gbnf import token_references
 
 # llama.cpp's common_grammar_trigger_type
 _TRIGGER_TYPES = {"tokens": 0, "words": 1, "patterns": 2, "patterns_full": 3}
@@ -135,6 +136,11 @@ class LlamaServerBackend(Backend):
         ids = self._tokenize(text, True)
         return ids[0] if len(ids) == 1 and self._tokenize(text, False) != ids else None
 
+    def specialize(self, gbnf: str) -> str:
+        # llama-server's GBNF engine would also accept a marker spelled with ordinary tokens; the
+        # in-process engine asks for the special token (lark.py): name it by id here too
+        return token_references(gbnf, self.single_token, _TOKEN_LIKE)
+
     def tokenize(self, parts: Parts) -> list[int]:
         tokens: list[int] = []
         for text, special in parts:
@@ -183,7 +189,10 @@ class LlamaServerBackend(Backend):
             body["seed"] = seed & 0xFFFFFFFF
         if logit_bias:
             body["logit_bias"] = [[int(t), False if b == float("-inf") else float(b)] for t, b in logit_bias.items()]
-        preserved = list(dict.fromkeys([*preserve, *trigger_words]))
+        # markers are often several tokens in one string ("<｜tool▁call▁begin｜>function<｜tool▁sep｜>")
+        preserved = [
+            t for text in (*preserve, *trigger_words) for t in ([text] if len(text) <= 64 else []) + _TOKEN_LIKE.findall(text)
+        ]
         if grammar:
             body["grammar"] = grammar
             if lazy:
