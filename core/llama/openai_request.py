@@ -120,9 +120,11 @@ def parse_body(raw: bytes, max_depth: int = 64) -> Any:
     """JSON body -> value; ValueError with a message for invalid JSON, NaN/Infinity or nesting
     deeper than `max_depth` (templates and validation recurse: a client must not reach the limit)."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        text = raw.decode("utf-8")  # JSON bodies are UTF-8 (json.loads would guess UTF-16 from a BOM)
     except UnicodeDecodeError as exc:
         raise ValueError(f"the request body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError(f"the request body nests deeper than {max_depth} levels") from None
     except ValueError as exc:

@@ -36,6 +36,7 @@ class Member:
     in_flight: int = 0
     healthy: bool = True
     failures: int = 0
+    cancelled: int = 0  # generations ended because their consumer left (a client gone)
     last_error: str = ""
     checked: float = field(default_factory=time.monotonic)
 
@@ -50,6 +51,7 @@ class Member:
             "in_flight": self.in_flight,
             "slots": self.slots,
             "failures": self.failures,
+            "cancelled": self.cancelled,
             "last_error": self.last_error or None,
         }
 
@@ -167,17 +169,21 @@ class PoolBackend(Backend):
         while True:
             member = await self._acquire(tried)
             tried.add(id(member))
-            started = False
+            started = finished = False
             events = member.backend.agenerate(prompt_tokens, **options)
             try:
                 async for event in events:
                     started = True
+                    finished = bool(event.finish_reason)
                     yield event
                 return
             except BackendError as exc:
                 if started or not exc.retryable:
                     raise
                 self._failed(member, exc)
+            except (GeneratorExit, asyncio.CancelledError):
+                member.cancelled += not finished
+                raise
             finally:
                 with anyio.CancelScope(shield=True):  # a cancelled request still gives its slot back
                     await events.aclose()
