@@ -11,7 +11,8 @@ class TextSnapshot(SingleFileSnapshotExtension):
 
     @classmethod
     def dirname(cls, *, test_location) -> str:
-        return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
+        # tests/snapshots/<test module>/, wherever the module sits below tests/
+        return str(Path(__file__).resolve().parent / "snapshots" / test_location.basename)
 
 
 def sections(**parts) -> str:

@@ -13,7 +13,7 @@ from chatformats.cli import main
 from chatformats.testing.templates import shared_templates_path
 from chatformats.spec import load_spec_file, parse_spec_text
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = shared_templates_path()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORMATS = str(Path(sys.executable).parent / "formats")
 GRANITE = ROOT / "docs" / "examples" / "granite.yaml"
 BUILTINS = {
@@ -65,7 +65,7 @@ def test_check_passes_on_builtins(env):
 
 
 def test_check_fails_naming_file_line_on_a_malformed_spec(env):
-    bad = ROOT / "tests" / "spec_errors" / "wrong_types.yaml"
+    bad = ROOT / "tests" / "spec" / "spec_errors" / "wrong_types.yaml"
     result = formats("check", str(bad), env=env, check=False)
     assert result.returncode == 1
     assert f"{bad}:5:13: detect.priority:" in result.stdout
@@ -73,7 +73,7 @@ def test_check_fails_naming_file_line_on_a_malformed_spec(env):
 
 
 def test_check_reports_every_problem_as_json(env):
-    result = formats("check", str(ROOT / "tests" / "spec_errors"), "--json", env=env, check=False)
+    result = formats("check", str(ROOT / "tests" / "spec" / "spec_errors"), "--json", env=env, check=False)
     assert result.returncode == 1
     problems = json.loads(result.stdout)["problems"]
     assert len(problems) >= 9

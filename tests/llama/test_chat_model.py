@@ -264,7 +264,7 @@ def test_yaml_only_spec_runs_on_llama_cpp(tmp_path):
     import shutil
     from pathlib import Path
 
-    shutil.copy(Path(__file__).parents[1] / "docs" / "examples" / "granite.yaml", tmp_path)
+    shutil.copy(Path(__file__).parents[2] / "docs" / "examples" / "granite.yaml", tmp_path)
     registry = get_registry([tmp_path])
     template = (
         "{% for m in messages %}<|start_of_role|>{{ m.role }}<|end_of_role|>{{ m.content }}<|end_of_text|>\n"

@@ -1,122 +1,29 @@
-"""parse_output: every wire shape of core/spec.py, interpreted generically, never raising.
+"""parse_output: every wire shape of the spec vocabulary, interpreted generically, never raising.
 
-Shapes the built-in specs lack are built in Python below; the built-in specs (specs/*.yaml) are
-tested at the end of the file (their examples, and the cases users report against other parsers).
+Shapes are built in Python (`shapes`); what the built-in specs (specs/*.yaml) must parse is in
+tests/formats/test_<name>.py, and the cases that cross formats are at the end of this file.
 """
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from chatformats.testing.check import example_tools, messages_match
 from chatformats.output import parse_output
-from chatformats.hooks import get_registry
-from chatformats.spec import Spec
-
-
-def make_spec(name: str, tool_calls: dict, **extra) -> Spec:
-    return Spec.model_validate({"spec_version": 1, "name": name, "tool_calls": tool_calls, **extra})
-
-
-THINK = {"begin": "<think>", "end": "</think>"}
-
-HERMES = make_spec(
-    "hermes",
-    {"call": {"begin": "<tool_call>\n", "end": "\n</tool_call>"}, "separator": "\n"},
-    reasoning=THINK,
+from parse_helpers import NESTED, calls, hermes_call, parse, r1_call, real, real_tools, tools
+from shapes import (
+    ALL_SPECS,
+    DEEPSEEK_R1,
+    FIREFUNCTION,
+    FUNCTIONARY_31,
+    FUNCTIONARY_32,
+    GENERIC,
+    HERMES,
+    LLAMA3,
+    MISTRAL,
+    make_spec,
 )
-LLAMA3 = make_spec(
-    "llama3",
-    {
-        "anchored": True,
-        "json": {
-            "name_key": "name",
-            "arguments_key": "parameters",
-            "optional_fields": {"type": "function"},
-        },
-        "special_tools": [
-            {
-                "names": ["wolfram_alpha", "brave_search", "python", "code_interpreter"],
-                "begin": "<|python_tag|>",
-                "body": "python_call",
-            }
-        ],
-    },
-)
-FUNCTIONARY_31 = make_spec(
-    "functionary-v3.1",
-    {
-        "call": {"begin": "<function=", "end": "</function>"},
-        "body": "name",
-        "name": {"name_suffix": ">"},
-        "special_tools": [{"names": ["python"], "begin": "<|python_tag|>", "body": "raw"}],
-    },
-)
-FUNCTIONARY_32 = make_spec(
-    "functionary-v3.2",
-    {
-        "implicit_prefix": ">>>",
-        "call": {"begin": ">>>"},
-        "body": "name",
-        "name": {"name_suffix": "\n"},
-        "content": {"begin": ">>>all\n"},
-        "special_tools": [{"names": ["python"], "body": "raw"}],
-    },
-)
-MISTRAL = make_spec(
-    "mistral",
-    {"section": {"begin": "[TOOL_CALLS]"}, "array": True, "json": {"id_key": "id"}, "ids": {"style": "alnum9"}},
-)
-FIREFUNCTION = make_spec("firefunction", {"section": {"begin": " functools"}, "array": True})
-DEEPSEEK_R1 = make_spec(
-    "deepseek-r1",
-    {
-        "section": {"begin": "<｜tool▁calls▁begin｜>", "end": "<｜tool▁calls▁end｜>"},
-        "section_end_optional": True,
-        "call": {"begin": "<｜tool▁call▁begin｜>function<｜tool▁sep｜>", "end": "\n```<｜tool▁call▁end｜>"},
-        "body": "name",
-        "name": {"name_suffix": "\n```json\n"},
-        "separator": "\n",
-    },
-    reasoning=THINK,
-)
-GENERIC = make_spec("generic", {"envelope": {}, "json": {"id_key": "id"}})
-
-ALL_SPECS = [HERMES, LLAMA3, FUNCTIONARY_31, FUNCTIONARY_32, MISTRAL, FIREFUNCTION, DEEPSEEK_R1, GENERIC]
-
-
-def tools(*names: str) -> list[dict]:
-    return [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in names]
-
-
-def ids(i: int) -> str:
-    return f"id{i}"
-
-
-def parse(spec: Spec, text: str, tool_list=None, **kw) -> dict:
-    return parse_output(spec, text, tool_list, id_factory=ids, **kw)
-
-
-def calls(message: dict) -> list[tuple[str, object]]:
-    """(name, parsed arguments) of each call: compare JSON values, not strings."""
-    return [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message.get("tool_calls", [])]
-
-
-def hermes_call(name: str, args: dict) -> str:
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + "\n</tool_call>"
-
-
-def r1_call(name: str, args: dict) -> str:
-    return (
-        "<｜tool▁call▁begin｜>function<｜tool▁sep｜>" + name + "\n```json\n"
-        + json.dumps(args, ensure_ascii=False) + "\n```<｜tool▁call▁end｜>"
-    )
-
-
-NESTED = {"query": {"filters": [{"field": "city", "in": ["Paris", "東京"]}], "limit": 3}, "note": "naïve \"quoted\" }{ ]["}
 
 
 # -- content only --------------------------------------------------------------------------------
@@ -498,68 +405,7 @@ def test_never_raises_and_loses_nothing(spec, text):
         assert out["content"] == text
 
 
-# -- the built-in specs (specs/*.yaml) ----------------------------------------------------------
-
-REGISTRY = get_registry()
-BUILTIN = [
-    "deepseek-r1", "deepseek-v3.1", "firefunction-v2", "functionary-v3.1", "functionary-v3.2",
-    "generic", "hermes", "llama3", "mistral-nemo",
-]
-EXAMPLES = [
-    (name, example) for name in BUILTIN for example in REGISTRY.get(name).spec.examples
-]
-
-
-def real(name: str) -> Spec:
-    return REGISTRY.get(name).spec
-
-
-def real_tools(name: str) -> list[dict]:
-    return example_tools(REGISTRY.get(name))
-
-
-def test_every_builtin_spec_has_examples():
-    assert {name for name, _ in EXAMPLES} == set(BUILTIN)
-
-
-@pytest.mark.parametrize("name,example", EXAMPLES, ids=[f"{n}-{e.name}" for n, e in EXAMPLES])
-def test_spec_examples_parse(name, example):
-    tool_list = example_tools(REGISTRY.get(name), example.tools)
-    out = parse_output(real(name), example.output, tool_list)
-    assert messages_match(out, example.message), out
-
-
-def test_real_hermes_shapes():
-    spec, tl = real("hermes"), real_tools("hermes")
-    text = "I'll look.\n" + "\n".join(
-        hermes_call(n, a) for n, a in [("get_weather", {"city": "Zürich", "unit": "celsius"}), ("get_time", {"timezone": "Asia/東京"})]
-    )
-    out = parse(spec, text, tl)
-    assert out["content"] == "I'll look."
-    assert calls(out) == [("get_weather", {"city": "Zürich", "unit": "celsius"}), ("get_time", {"timezone": "Asia/東京"})]
-    assert "東京" in out["tool_calls"][1]["function"]["arguments"]
-    nested = parse(spec, hermes_call("get_weather", {"city": NESTED}), tl)
-    assert calls(nested) == [("get_weather", {"city": NESTED})]
-
-
-def test_real_hermes_reasoning_cases():
-    spec, tl = real("hermes"), real_tools("hermes")
-    out = parse(spec, "<think>\nWeather.\n</think>\n\n" + hermes_call("get_weather", {"city": "Lima"}), tl)
-    assert out["reasoning_content"] == "Weather." and out["content"] is None and len(out["tool_calls"]) == 1
-    # unclosed: everything after <think> is reasoning
-    out = parse(spec, "<think>\nI wonder whether {\"name\": 1} helps", tl)
-    assert out == {"role": "assistant", "content": "", "reasoning_content": 'I wonder whether {"name": 1} helps'}
-    # the prompt opened the block (Qwen3 / QwQ / R1 distills end the prompt with <think>)
-    out = parse(spec, "Hmm.\n</think>\n\nParis.", tl, in_reasoning=True)
-    assert out == {"role": "assistant", "content": "Paris.", "reasoning_content": "Hmm."}
-
-
-def test_a_call_drafted_inside_closed_reasoning_is_reasoning():
-    spec, tl = real("hermes"), real_tools("hermes")
-    draft = hermes_call("get_weather", {"city": "Rome"})
-    out = parse(spec, "<think>I will send " + draft + " next.</think>\nOK.", tl)
-    assert "tool_calls" not in out
-    assert out["reasoning_content"] == "I will send " + draft + " next." and out["content"] == "OK."
+# -- the built-in specs, across formats ---------------------------------------------------------
 
 
 def test_an_unclosed_reasoning_block_ends_at_a_well_formed_call():
@@ -609,86 +455,3 @@ def test_real_unknown_tool_stays_content():
     assert parse(real("hermes"), text, real_tools("hermes"))["content"] == text
     text = '{"name": "delete_everything", "parameters": {}}'
     assert parse(real("llama3"), text, real_tools("llama3"))["content"] == text
-
-
-def test_real_mistral_ids():
-    spec = real("mistral-nemo")
-    out = parse_output(spec, '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo"}, "id": "Ab3dE6gH9"},'
-                             ' {"name": "get_time", "arguments": {"timezone": "UTC"}}]', real_tools("mistral-nemo"))
-    assert out["tool_calls"][0]["id"] == "Ab3dE6gH9"
-    assert re.fullmatch(r"[A-Za-z0-9]{9}", out["tool_calls"][1]["id"])
-
-
-def test_real_functionary_v32():
-    spec, tl = real("functionary-v3.2"), real_tools("functionary-v3.2")
-    assert parse(spec, "all\nJust text.", tl) == {"role": "assistant", "content": "Just text."}
-    out = parse(spec, "python\nimport os\nprint(os.getcwd())\n", tl)
-    assert calls(out) == [("python", {"code": "import os\nprint(os.getcwd())"})]
-    out = parse(spec, 'all\nRunning.>>>python\n{"code": "print(1)"}>>>get_time\n{"timezone": "UTC"}', tl)
-    assert out["content"] == "Running."
-    assert calls(out) == [("python", {"code": "print(1)"}), ("get_time", {"timezone": "UTC"})]
-
-
-def test_real_functionary_v31_python():
-    spec, tl = real("functionary-v3.1"), real_tools("functionary-v3.1")
-    out = parse(spec, '<|python_tag|>{"code": "print(\'json form\')"}', tl)
-    assert calls(out) == [("python", {"code": "print('json form')"})]
-    out = parse(spec, "<|python_tag|>for i in range(3):\n    print(i)", tl)
-    assert calls(out) == [("python", {"code": "for i in range(3):\n    print(i)"})]
-    out = parse(spec, "<|python_tag|>print(1)", real_tools("functionary-v3.1")[:2])  # python not offered
-    assert out["content"] == "<|python_tag|>print(1)"
-
-
-def test_real_llama3_builtin_and_json():
-    spec, tl = real("llama3"), real_tools("llama3")
-    out = parse(spec, '<|python_tag|>brave_search.call(query="x")', tl)
-    assert calls(out) == [("brave_search", {"query": "x"})] and out["content"] is None
-    # Llama 3.2 writes a JSON call after <|python_tag|>
-    out = parse(spec, '<|python_tag|>{"name": "get_time", "parameters": {"timezone": "UTC"}}', tl)
-    assert calls(out) == [("get_time", {"timezone": "UTC"})]
-    # one call per message (max_calls: 1): a second JSON object is content
-    out = parse(spec, '{"name": "get_time", "parameters": {"timezone": "UTC"}} {"name": "get_time", "parameters": {}}', tl)
-    assert calls(out) == [("get_time", {"timezone": "UTC"})]
-    assert out["content"] == '{"name": "get_time", "parameters": {}}'
-
-
-def test_real_deepseek_r1_unclosed_section_and_string_arguments():
-    spec, tl = real("deepseek-r1"), real_tools("deepseek-r1")
-    out = parse(spec, "<｜tool▁calls▁begin｜>" + r1_call("get_weather", {"city": "Paris"}), tl)
-    assert calls(out) == [("get_weather", {"city": "Paris"})] and out["content"] is None
-    # templates that apply tojson to string arguments write a JSON string holding the object
-    text = ("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n"
-            '"{\\"city\\": \\"Paris\\"}"\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>')
-    assert calls(parse(spec, text, tl)) == [("get_weather", {"city": "Paris"})]
-    v31 = real("deepseek-v3.1")
-    out = parse(v31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{\"timezone\": \"UTC\"}"
-                     "<｜tool▁call▁end｜>", real_tools("deepseek-v3.1"))  # section end is required here
-    assert "tool_calls" not in out
-
-
-def test_real_firefunction_leading_space():
-    spec, tl = real("firefunction-v2"), real_tools("firefunction-v2")
-    call = 'functools[{"name": "get_time", "arguments": {"timezone": "UTC"}}]'
-    for text in (" " + call, call, "Sure. " + call):
-        out = parse(spec, text, tl)
-        assert calls(out) == [("get_time", {"timezone": "UTC"})]
-        assert out["content"] == ("Sure." if text.startswith("Sure") else None)
-
-
-def test_real_generic_envelope():
-    spec, tl = real("generic"), real_tools("generic")
-    out = parse(spec, '{"tool_call": {"name": "get_time", "arguments": {"timezone": "UTC"}}}', tl)
-    assert calls(out) == [("get_time", {"timezone": "UTC"})]
-    out = parse(spec, '{"tool_calls": [{"name": "get_time", "arguments": {}, "id": "c1"},'
-                      ' {"name": "get_weather", "arguments": {"city": "Oslo"}}]}', tl)
-    assert [c["id"] for c in out["tool_calls"]] == ["c1", "id1"]
-    assert parse(spec, '  {"response": "Hi!"}\n', tl) == {"role": "assistant", "content": "Hi!"}
-    for text in ['{"reply": "x"}', "Sure, here it is.", '{"response": "a"} trailing']:
-        assert parse(spec, text, tl) == {"role": "assistant", "content": text}
-
-
-def test_compiled_spec_is_cached():
-    from chatformats.spec.shape import compile_shape
-
-    spec = real("hermes")
-    assert compile_shape(spec) is compile_shape(spec)

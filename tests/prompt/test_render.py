@@ -1,18 +1,16 @@
-"""OpenAI request -> prompt: every real template, each polyfill, each request error."""
+"""OpenAI request -> prompt: each polyfill, each request error, template choice. (Every real
+template rendered with its format's spec: tests/formats/test_<name>.py.)"""
 
 from __future__ import annotations
 
 import copy
 import json
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Optional
+from datetime import datetime
+from typing import Any
 
 import pytest
 
-from chatformats.testing.templates import shared_templates_path
 from chatformats.prompt import (
     RequestError,
     choose_template,
@@ -20,71 +18,22 @@ from chatformats.prompt import (
     render_prompt,
     validate_request,
 )
-from chatformats.spec import Spec
-from chatformats.prompt.template import TemplateError, TemplateRaised
-
-REPO = Path(__file__).resolve().parents[1]
-TEMPLATES_DIR = shared_templates_path()
-
-
-def make_spec(
-    inputs: Optional[dict] = None, tool_calls: Optional[dict] = None, **fields: Any
-) -> Spec:
-    """A minimal spec: only `inputs` (and ids/special tools) matter for rendering."""
-    return Spec(
-        spec_version=1,
-        name="test",
-        inputs=inputs or {},
-        tool_calls={"call": {"begin": "<tool_call>"}, **(tool_calls or {})},
-        **fields,
-    )
-
-
-def tool(name: str, description: Optional[str] = None, parameters: Optional[dict] = None) -> dict:
-    function: dict[str, Any] = {"name": name}
-    if description is not None:
-        function["description"] = description
-    if parameters is not None:
-        function["parameters"] = parameters
-    return {"type": "function", "function": function}
-
-
-SPECIAL = tool(
-    "special_function",
-    "I'm special",
-    {
-        "type": "object",
-        "properties": {"arg1": {"type": "integer", "description": "The arg."}},
-        "required": ["arg1"],
-    },
+from chatformats.prompt.template import TemplateError
+from render_helpers import (
+    BRAVE,
+    RESULT_TEXT,
+    SPECIAL,
+    SYSTEM_TEXT,
+    USER,
+    USER_TEXT,
+    call,
+    conversation,
+    make_spec,
+    needs_templates,
+    read_template,
+    real_spec,
+    tool,
 )
-BRAVE = tool(
-    "brave_search",
-    "Search the web",
-    {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
-)
-SYSTEM_TEXT = "You are a test assistant."
-USER_TEXT = "Call the special function."
-RESULT_TEXT = "RESULT_42"
-USER = {"role": "user", "content": "hi"}
-
-
-def call(name="special_function", arguments: Any = '{"arg1": 1}', id="call_abc123") -> dict:
-    return {"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}
-
-
-def conversation(system: bool = True) -> list[dict]:
-    messages = [{"role": "system", "content": SYSTEM_TEXT}] if system else []
-    return messages + [
-        {"role": "user", "content": USER_TEXT},
-        {"role": "assistant", "content": None, "tool_calls": [call()]},
-        {"role": "tool", "tool_call_id": "call_abc123", "content": RESULT_TEXT},
-    ]
-
-
-# --------------------------------------------------------------------------------------------
-# Every real template, rendered with the real spec of its format
-# --------------------------------------------------------------------------------------------
 
 OBJ = {"arguments": "object"}
 STR = {"arguments": "string"}
@@ -98,273 +47,6 @@ LLAMA_BUILTINS = {
         }
     ]
 }
-HERMES_CALL = '<tool_call>\n{"name": "special_function", "arguments": {"arg1": 1}}\n</tool_call>'
-R1_CALL = (
-    "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>special_function\n"
-    '```json\n{"arg1": 1}\n```<｜tool▁call▁end｜>'
-)
-R1_RESULT = f"<｜tool▁output▁begin｜>{RESULT_TEXT}<｜tool▁output▁end｜>"
-LLAMA_CALL = '{"name": "special_function", "parameters": {"arg1": 1}}'
-LLAMA_END = "<|start_header_id|>assistant<|end_header_id|>\n\n"
-# The generic format writes the history's calls and results as its own JSON envelope.
-ENVELOPE_CALL = '{"tool_call": {"name": "special_function", "arguments": {"arg1": 1}, "id": "call_abc123"}}'
-ENVELOPE_RESULT = (
-    '{"tool_response": {"id": "call_abc123", "name": "special_function", "content": "RESULT_42"}}'
-)
-GENERIC_PROMPT = "Reply with one JSON object and nothing else"
-
-
-@dataclass
-class Case:
-    format: str
-    markers: list[str]
-    ends_with: Optional[str] = None
-    own_template: bool = False  # the model's template cannot show tools: the spec's is used
-    extra_tools: list[dict] = field(default_factory=list)
-
-
-def generic(*markers: str, ends_with: Optional[str] = None) -> Case:
-    return Case("generic", [GENERIC_PROMPT, ENVELOPE_CALL, ENVELOPE_RESULT, *markers], ends_with)
-
-
-CASES: dict[str, Case] = {
-    "CohereForAI-c4ai-command-r-plus-tool_use.jinja": generic(
-        SYSTEM_TEXT, ends_with="<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>"
-    ),
-    "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja": generic(
-        SYSTEM_TEXT, ends_with="<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>"
-    ),
-    "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja": Case(
-        "hermes",
-        [SYSTEM_TEXT, "<tools>", HERMES_CALL, f"<tool_response>\n{RESULT_TEXT}\n</tool_response>"],
-        "<|im_start|>assistant\n",
-    ),
-    "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja": Case(
-        "hermes",
-        [SYSTEM_TEXT, "<tools>", HERMES_CALL, f"<tool_response>\n{RESULT_TEXT}\n</tool_response>"],
-        "<|im_start|>assistant\n",
-    ),
-    "Qwen-QwQ-32B.jinja": Case(
-        "hermes",
-        [SYSTEM_TEXT, "<tools>", HERMES_CALL, f"<tool_response>\n{RESULT_TEXT}\n</tool_response>"],
-        "<|im_start|>assistant\n<think>\n",
-    ),
-    "Qwen-Qwen2.5-7B-Instruct.jinja": Case(
-        "hermes",
-        [SYSTEM_TEXT, "<tools>", HERMES_CALL, f"<|im_start|>user\n<tool_response>\n{RESULT_TEXT}"],
-        "<|im_start|>assistant\n",
-    ),
-    "Qwen-Qwen3-0.6B.jinja": Case(
-        "hermes",
-        [SYSTEM_TEXT, "<tools>", HERMES_CALL, f"<tool_response>\n{RESULT_TEXT}\n</tool_response>"],
-        "<|im_start|>assistant\n",
-    ),
-    "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja": Case(
-        "deepseek-r1",
-        [SYSTEM_TEXT, "You can call these tools:", R1_CALL + "<｜tool▁calls▁end｜>", R1_RESULT],
-        "<｜Assistant｜><think>\n",
-        own_template=True,
-    ),
-    "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja": Case(
-        "deepseek-r1",
-        [SYSTEM_TEXT, "You can call these tools:", R1_CALL + "<｜tool▁calls▁end｜>", R1_RESULT],
-        "<｜Assistant｜><think>\n",
-        own_template=True,
-    ),
-    "deepseek-ai-DeepSeek-V3.1.jinja": Case(
-        "deepseek-v3.1",
-        [
-            SYSTEM_TEXT,
-            "## Tools",
-            '<｜tool▁call▁begin｜>special_function<｜tool▁sep｜>{"arg1": 1}<｜tool▁call▁end｜>',
-            R1_RESULT,
-        ],
-        "<｜Assistant｜></think>",
-        own_template=True,
-    ),
-    "fireworks-ai-llama-3-firefunction-v2.jinja": Case(
-        "firefunction-v2",
-        [
-            SYSTEM_TEXT,
-            'Available functions as JSON spec:\n[\n  {\n    "type": "function"',
-            "Today is ",
-            ' functools[{"name": "special_function", "arguments": {"arg1": 1}}]<|eot_id|>',
-            f"<|start_header_id|>tool<|end_header_id|>\n\n{RESULT_TEXT}",
-        ],
-        LLAMA_END,
-    ),
-    # Gemma rejects a system role: `system: auto` merges it into the first user message.
-    "google-gemma-2-2b-it.jinja": generic(
-        f"{SYSTEM_TEXT}\n\n{USER_TEXT}<end_of_turn>", ends_with="<start_of_turn>model\n"
-    ),
-    # Needs a tojson that serialises the generator made by |map.
-    "llama-cpp-deepseek-r1.jinja": Case(
-        "deepseek-r1",
-        [
-            SYSTEM_TEXT,
-            '[\n  {\n    "name": "special_function",\n    "description": "I\'m special"',
-            R1_CALL + "<｜tool▁calls▁end｜>",
-            R1_RESULT,
-        ],
-        "<｜Assistant｜><think>\n",
-    ),
-    "meetkai-functionary-medium-v3.1.jinja": Case(
-        "functionary-v3.1",
-        [
-            SYSTEM_TEXT,
-            '<function=special_function>{"arg1": 1}</function>',
-            f"<|start_header_id|>ipython<|end_header_id|>\n\n{RESULT_TEXT}",
-        ],
-        LLAMA_END,
-    ),
-    "meetkai-functionary-medium-v3.2.jinja": Case(
-        "functionary-v3.2",
-        [
-            SYSTEM_TEXT,
-            "type special_function = (_: {",
-            '>>>special_function\n{"arg1": 1}',
-            f"<|start_header_id|>tool<|end_header_id|>\n\n{RESULT_TEXT}",
-        ],
-        LLAMA_END + ">>>",
-    ),
-    "meta-llama-Llama-3.1-8B-Instruct.jinja": Case(
-        "llama3",
-        [
-            SYSTEM_TEXT,
-            "Environment: ipython\nTools: brave_search\n",
-            LLAMA_CALL,
-            f'<|start_header_id|>ipython<|end_header_id|>\n\n"{RESULT_TEXT}"',
-        ],
-        LLAMA_END,
-        extra_tools=[BRAVE],
-    ),
-    "meta-llama-Llama-3.3-70B-Instruct.jinja": Case(
-        "llama3",
-        [
-            SYSTEM_TEXT,
-            "Environment: ipython\nTools: brave_search\n",
-            LLAMA_CALL,
-            f'<|start_header_id|>ipython<|end_header_id|>\n\n"{RESULT_TEXT}"',
-        ],
-        LLAMA_END,
-        extra_tools=[BRAVE],
-    ),
-    "meta-llama-Llama-3.2-3B-Instruct.jinja": Case(
-        "llama3",
-        [SYSTEM_TEXT, LLAMA_CALL, f'<|start_header_id|>ipython<|end_header_id|>\n\n"{RESULT_TEXT}"'],
-        LLAMA_END,
-    ),
-    # Phi-3.5 keeps a system role (the probe sees it), so no merge.
-    "microsoft-Phi-3.5-mini-instruct.jinja": generic(
-        f"<|system|>\nYou can call the following tools:", f"{SYSTEM_TEXT}<|end|>",
-        ends_with="<|assistant|>\n",
-    ),
-    "mistralai-Mistral-7B-Instruct-v0.2.jinja": generic(
-        f"[INST] You can call the following tools:", f"{SYSTEM_TEXT}\n\n{USER_TEXT} [/INST]"
-    ),
-    # Nemo prints the system message only next to a final user message: not here.
-    "mistralai-Mistral-Nemo-Instruct-2407.jinja": Case(
-        "mistral-nemo",
-        [
-            '[AVAILABLE_TOOLS][{"type": "function", "function": {"name": "special_function"',
-            '[TOOL_CALLS][{"name": "special_function", "arguments": {"arg1": 1}, "id": "',
-            '[TOOL_RESULTS]{"content": RESULT_42, "call_id": "',
-        ],
-    ),
-    "vllm-tool_chat_template_deepseekr1.jinja": Case(
-        "deepseek-r1", [SYSTEM_TEXT, R1_CALL + "<｜tool▁calls▁end｜>", R1_RESULT]
-    ),
-    "vllm-tool_chat_template_deepseekv3.jinja": Case(
-        "deepseek-r1", [SYSTEM_TEXT, R1_CALL, "<｜tool▁calls▁end｜>", R1_RESULT]
-    ),
-    "vllm-tool_chat_template_hermes.jinja": Case(
-        "hermes",
-        [SYSTEM_TEXT, "<tools>", HERMES_CALL, f"<tool_response>\n{RESULT_TEXT}\n</tool_response>"],
-        "<|im_start|>assistant\n",
-    ),
-    "vllm-tool_chat_template_llama3.1_json.jinja": Case(
-        "llama3", [SYSTEM_TEXT, LLAMA_CALL, f'{{"output": "{RESULT_TEXT}"}}'], LLAMA_END
-    ),
-    "vllm-tool_chat_template_llama3.2_json.jinja": Case(
-        "llama3", [SYSTEM_TEXT, LLAMA_CALL, f'{{"output": "{RESULT_TEXT}"}}'], LLAMA_END
-    ),
-    "vllm-tool_chat_template_llama3.2_pythonic.jinja": generic(SYSTEM_TEXT, ends_with=LLAMA_END),
-    "vllm-tool_chat_template_mistral.jinja": Case(
-        "mistral-nemo",
-        [
-            "[AVAILABLE_TOOLS] [",
-            '[TOOL_CALLS] [{"name": "special_function", "arguments": {"arg1": 1}, "id": "',
-            '[TOOL_RESULTS] {"content": RESULT_42, "call_id": "',
-        ],
-    ),
-    "vllm-tool_chat_template_mistral_parallel.jinja": Case(
-        "mistral-nemo",
-        [
-            "[AVAILABLE_TOOLS] [",
-            '[TOOL_CALLS] [{"name": "special_function", "arguments": {"arg1": 1}, "id": "',
-            '[TOOL_RESULTS] {"content": RESULT_42, "call_id": "',
-        ],
-    ),
-}
-
-def real_spec(name: str) -> Spec:
-    from chatformats.hooks import get_registry
-
-    return get_registry().get(name).spec
-
-
-def template_files() -> list[str]:
-    if not TEMPLATES_DIR.is_dir():
-        return []
-    return sorted(p.name for p in TEMPLATES_DIR.glob("*.jinja"))
-
-
-needs_templates = pytest.mark.skipif(
-    not TEMPLATES_DIR.is_dir(),
-    reason=f"real chat templates not found at {TEMPLATES_DIR} (set CHATFORMATS_TEMPLATES_DIR)",
-)
-
-
-def read_template(name: str) -> str:
-    return (TEMPLATES_DIR / name).read_text(encoding="utf-8")
-
-
-def render_case(name: str, spec: Spec) -> str:
-    case = CASES[name]
-    model_template = read_template(name)
-    source = choose_template(spec, model_template)
-    assert (source == spec.inputs.template) == case.own_template
-    request = {"messages": conversation(), "tools": [SPECIAL, *case.extra_tools]}
-    original = copy.deepcopy(request)
-    prompt = render_prompt(spec, request, source, bos_token="<BOS>", eos_token="<EOS>")
-    assert request == original, "the request must not be modified"
-    return prompt
-
-
-def check_markers(name: str, prompt: str) -> None:
-    case = CASES[name]
-    for marker in [USER_TEXT, RESULT_TEXT, "The arg.", *case.markers]:
-        assert marker in prompt, f"{marker!r} missing from:\n{prompt}"
-    if case.ends_with is not None:
-        assert prompt.endswith(case.ends_with), prompt[-300:]
-
-
-@needs_templates
-def test_every_template_has_a_case():
-    missing = [name for name in template_files() if name not in CASES]
-    assert not missing, f"add a render case for: {missing}"
-
-
-@needs_templates
-@pytest.mark.parametrize(
-    "name",
-    sorted(CASES),
-)
-def test_render_real_template(name: str):
-    if not (TEMPLATES_DIR / name).exists():
-        pytest.skip(f"{name} not in {TEMPLATES_DIR}")
-    prompt = render_case(name, real_spec(CASES[name].format))
-    check_markers(name, prompt)
 
 
 @needs_templates
@@ -378,138 +60,6 @@ def test_template_wants_reads_each_family():
     )
     assert template_wants(read_template("Qwen-Qwen2.5-7B-Instruct.jinja")) == ("object", "null")
     assert template_wants(read_template("Qwen-Qwen3-0.6B.jinja"))[1] == "empty"
-
-
-@needs_templates
-@pytest.mark.parametrize(
-    "name", ["mistralai-Mistral-Nemo-Instruct-2407.jinja", "vllm-tool_chat_template_mistral.jinja"]
-)
-def test_mistral_ids_are_nine_alphanumerics_and_match(name: str):
-    prompt = render_prompt(
-        real_spec("mistral-nemo"),
-        {"messages": conversation(), "tools": [SPECIAL]},
-        read_template(name),
-    )
-    call_ids = re.findall(r'"id": "([^"]*)"', prompt)
-    result_ids = re.findall(r'"call_id": "([^"]*)"', prompt)
-    assert len(call_ids) == 1 and re.fullmatch(r"[A-Za-z0-9]{9}", call_ids[0])
-    assert result_ids == call_ids
-
-
-@needs_templates
-def test_mistral_nemo_rejects_ids_without_the_polyfill():
-    with pytest.raises(TemplateRaised, match="length 9"):
-        render_prompt(
-            make_spec({"arguments": "object"}),
-            {"messages": conversation(), "tools": [SPECIAL]},
-            read_template("mistralai-Mistral-Nemo-Instruct-2407.jinja"),
-        )
-
-
-@needs_templates
-def test_gemma_rejects_a_system_message_without_the_merge():
-    with pytest.raises(TemplateRaised, match="System role not supported") as info:
-        render_prompt(
-            make_spec(),
-            {"messages": conversation()[:2]},
-            read_template("google-gemma-2-2b-it.jinja"),
-        )
-    assert info.value.name == "chat_template" and info.value.lineno == 1
-
-
-@needs_templates
-@pytest.mark.parametrize(
-    "name", ["meta-llama-Llama-3.1-8B-Instruct.jinja", "meta-llama-Llama-3.3-70B-Instruct.jinja"]
-)
-def test_llama_builtin_tool_call(name: str):
-    request = {
-        "messages": [
-            {"role": "user", "content": "Search the weather"},
-            {"role": "assistant", "tool_calls": [call("brave_search", '{"query": "weather"}')]},
-            {"role": "tool", "tool_call_id": "call_abc123", "content": "sunny"},
-        ],
-        "tools": [BRAVE],
-    }
-    prompt = render_prompt(real_spec("llama3"), request, read_template(name))
-    assert '<|python_tag|>brave_search.call(query="weather")<|eom_id|>' in prompt
-    assert "Tools: brave_search\n" in prompt
-
-
-@needs_templates
-def test_llama_without_builtin_tools_leaves_builtin_tools_undefined():
-    prompt = render_prompt(
-        real_spec("llama3"),
-        {"messages": conversation(), "tools": [SPECIAL]},
-        read_template("meta-llama-Llama-3.1-8B-Instruct.jinja"),
-    )
-    assert "Environment: ipython\n" in prompt and "Tools:" not in prompt
-
-
-@needs_templates
-@pytest.mark.parametrize(
-    "format_, name, expected",
-    [
-        ("functionary-v3.1", "meetkai-functionary-medium-v3.1.jinja", "<|python_tag|>print('hey')"),
-        ("functionary-v3.2", "meetkai-functionary-medium-v3.2.jinja", ">>>python\nprint('hey')"),
-    ],
-)
-def test_functionary_raw_python_call(format_: str, name: str, expected: str):
-    python = tool("python", "Run code", {"type": "object", "properties": {"code": {"type": "string"}}})
-    request = {
-        "messages": [
-            {"role": "user", "content": "Run it"},
-            {"role": "assistant", "tool_calls": [call("python", json.dumps({"code": "print('hey')"}))]},
-        ],
-        "tools": [python],
-    }
-    prompt = render_prompt(real_spec(format_), request, read_template(name), add_generation_prompt=False)
-    assert expected in prompt
-    assert '{"code"' not in prompt.split("Run it", 1)[1]
-
-
-@needs_templates
-def test_firefunction_without_functions_variable_fails_clearly():
-    with pytest.raises(TemplateError) as info:
-        render_prompt(
-            make_spec({"arguments": "string"}),
-            {"messages": conversation(), "tools": [SPECIAL]},
-            read_template("fireworks-ai-llama-3-firefunction-v2.jinja"),
-        )
-    assert info.value.lineno is not None and "functions" in str(info.value)
-
-
-@needs_templates
-def test_string_arguments_double_encode_in_tojson_templates():
-    # Why inputs.arguments exists: Qwen 2.5 applies tojson, so a string shows up quoted.
-    prompt = render_prompt(
-        make_spec({"arguments": "string"}),
-        {"messages": conversation(), "tools": [SPECIAL]},
-        read_template("Qwen-Qwen2.5-7B-Instruct.jinja"),
-    )
-    assert '"arguments": "{\\"arg1\\": 1}"' in prompt
-
-
-@needs_templates
-def test_add_generation_prompt_false():
-    prompt = render_prompt(
-        real_spec("hermes"),
-        {"messages": conversation()[:2]},
-        read_template("Qwen-Qwen2.5-7B-Instruct.jinja"),
-        add_generation_prompt=False,
-    )
-    assert prompt.endswith(f"{USER_TEXT}<|im_end|>\n")
-
-
-@needs_templates
-def test_llama_32_date_comes_from_strftime_now():
-    prompt = render_prompt(
-        real_spec("llama3"),
-        {"messages": conversation()[:2]},
-        read_template("meta-llama-Llama-3.2-3B-Instruct.jinja"),
-    )
-    now = datetime.now()
-    dates = {d.strftime("%d %b %Y") for d in (now, now - timedelta(minutes=1))}
-    assert any(f"Today Date: {d}\n" in prompt for d in dates)
 
 
 # --------------------------------------------------------------------------------------------

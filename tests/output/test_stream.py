@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from chatformats.output import parse_output
-from chatformats.output import BufferedStreamParser, StreamParser, message_deltas
-from test_parse import (
+from chatformats.output import BufferedStreamParser, StreamParser, message_deltas, parse_output
+from parse_helpers import EXAMPLES, NESTED, hermes_call, ids, r1_call, real, real_tools, tools
+from shapes import (
     ALL_SPECS,
-    EXAMPLES,
     DEEPSEEK_R1,
     FIREFUNCTION,
     FUNCTIONARY_31,
@@ -21,14 +20,7 @@ from test_parse import (
     HERMES,
     LLAMA3,
     MISTRAL,
-    NESTED,
-    hermes_call,
-    ids,
     make_spec,
-    r1_call,
-    real,
-    real_tools,
-    tools,
 )
 
 

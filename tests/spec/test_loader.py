@@ -10,7 +10,7 @@ from chatformats.spec import json_schema
 
 HERE = Path(__file__).parent
 ERRORS = HERE / "spec_errors"
-ROOT = HERE.parent
+ROOT = HERE.parent.parent
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in ERRORS.glob("*.yaml")))

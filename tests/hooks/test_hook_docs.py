@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 HOOKS_MD = REPO / "docs" / "hooks.md"
 HOOKSPECS = REPO / "core" / "hooks" / "hookspecs.py"
 
