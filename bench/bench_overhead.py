@@ -4,7 +4,7 @@ For 1, 10 and 50 generated tools (five typed parameters each: a bounded string, 
 an enum, a boolean and an optional number), per format:
 - render: validate_request + api.render with the format's real template (from
   $CHATFORMATS_TEMPLATES_DIR, else its own or the demo template);
-- plan uncached: api.plan (tool_choice auto, parallel calls) after clearing chatformats.grammar's
+- plan uncached: api.plan (tool_choice auto, parallel calls) after clearing chatformats.grammar.build's
   plan cache and the vocab's cache of grammars llama.cpp already accepted, so it builds the GBNF,
   derives the triggers and has llama.cpp parse the grammar;
 - plan cached: the same call again (what a server pays for a repeated tool set);
