@@ -4,6 +4,7 @@ per-format files in tests/formats)."""
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -124,3 +125,18 @@ def check_render(format_name: str, template_name: str, case: Case) -> None:
         assert marker in prompt, f"{marker!r} missing from:\n{prompt}"
     if case.ends_with is not None:
         assert prompt.endswith(case.ends_with), prompt[-300:]
+
+
+def python_call_prompt(format_name: str, template_name: str) -> str:
+    """The history after a user turn, for an assistant message calling the raw-code `python` tool."""
+    python = tool("python", "Run code", {"type": "object", "properties": {"code": {"type": "string"}}})
+    request = {
+        "messages": [
+            {"role": "user", "content": "Run it"},
+            {"role": "assistant", "tool_calls": [call("python", json.dumps({"code": "print('hey')"}))]},
+        ],
+        "tools": [python],
+    }
+    template = read_template(template_name)
+    prompt = render_prompt(real_spec(format_name), request, template, add_generation_prompt=False)
+    return prompt.split("Run it", 1)[1]

@@ -43,53 +43,39 @@ def bad_hooks(hooks: Any) -> list[str]:
     return problems
 
 
-def _call(hook: str, format: Any, **arguments: Any) -> Any:
-    method = getattr(getattr(format, "hooks", None), hook, None)
+def _call(hook: str, **arguments: Any) -> Any:
+    method = getattr(getattr(arguments["format"], "hooks", None), hook, None)
     if method is None:
         return None
     wanted = method_arguments(method)
-    arguments["format"] = format
     if wanted is not None:
         arguments = {k: v for k, v in arguments.items() if k in wanted}
     return method(**arguments)
 
 
+# Each hook passes its own arguments (`locals()` at entry) on to the format's method.
+
+
 @hookimpl
 def render_prompt(format, request, template, add_generation_prompt, bos_token, eos_token):
-    return _call(
-        "render_prompt",
-        format,
-        request=request,
-        template=template,
-        add_generation_prompt=add_generation_prompt,
-        bos_token=bos_token,
-        eos_token=eos_token,
-    )
+    return _call("render_prompt", **locals())
 
 
 @hookimpl
 def choose_triggers(format, tools, tool_choice):
-    return _call("choose_triggers", format, tools=tools, tool_choice=tool_choice)
+    return _call("choose_triggers", **locals())
 
 
 @hookimpl
 def build_grammar(format, tools, tool_choice, parallel_tool_calls, triggers, in_reasoning):
-    return _call(
-        "build_grammar",
-        format,
-        tools=tools,
-        tool_choice=tool_choice,
-        parallel_tool_calls=parallel_tool_calls,
-        triggers=triggers,
-        in_reasoning=in_reasoning,
-    )
+    return _call("build_grammar", **locals())
 
 
 @hookimpl
 def parse_output(format, text, tools, in_reasoning):
-    return _call("parse_output", format, text=text, tools=tools, in_reasoning=in_reasoning)
+    return _call("parse_output", **locals())
 
 
 @hookimpl
 def stream_parser(format, tools, in_reasoning):
-    return _call("stream_parser", format, tools=tools, in_reasoning=in_reasoning)
+    return _call("stream_parser", **locals())

@@ -13,9 +13,10 @@ import os
 import tempfile
 import threading
 import weakref
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
 import llama_cpp
 
@@ -159,11 +160,7 @@ def byte_vocab_path() -> Path:
         return path
     import gguf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    writer = gguf.GGUFWriter(tmp_name, "llama")
-    try:
+    with gguf_writer(path) as writer:
         # llama.cpp reads these hyperparameters even for a vocab-only load.
         writer.add_name("chatformats-byte-vocab")
         writer.add_context_length(256)
@@ -181,6 +178,21 @@ def byte_vocab_path() -> Path:
         writer.add_eos_token_id(256)
         writer.add_add_bos_token(False)
         writer.add_add_eos_token(False)
+    return path
+
+
+@contextmanager
+def gguf_writer(path: Path) -> Iterator[Any]:
+    """A `gguf.GGUFWriter` (arch llama) to fill; the file appears at `path` only once it is
+    completely written, so a concurrent reader never sees half of it."""
+    import gguf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    writer = gguf.GGUFWriter(tmp_name, "llama")
+    try:
+        yield writer
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -190,4 +202,3 @@ def byte_vocab_path() -> Path:
         raise
     writer.close()
     os.replace(tmp_name, path)
-    return path

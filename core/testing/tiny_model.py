@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from ..hooks import Registry, get_registry
-from ..llama.vocab import byte_tokens, cache_dir as chatformats_cache_dir, get_vocab
+from ..llama.vocab import byte_tokens, cache_dir as chatformats_cache_dir, get_vocab, gguf_writer
 
 BUILDER_VERSION = "3"
 
@@ -188,11 +187,7 @@ def build_tiny_model(
         # numpy shape is ggml's ne reversed; scale keeps the logits varied, not saturated
         return (rng.standard_normal(shape) * scale / np.sqrt(shape[-1])).astype(np.float32)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    writer = gguf.GGUFWriter(tmp_name, "llama")
-    try:
+    with gguf_writer(path) as writer:
         writer.add_name("chatformats-tiny")
         writer.add_context_length(n_ctx)
         writer.add_embedding_length(n_embd)
@@ -233,16 +228,6 @@ def build_tiny_model(
             writer.add_tensor(f"{blk}.ffn_down.weight", weights(n_embd, n_ff))
         writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
         writer.add_tensor("output.weight", weights(n_vocab, n_embd, scale=4.0))
-
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    except BaseException:
-        writer.close()
-        os.unlink(tmp_name)
-        raise
-    writer.close()
-    os.replace(tmp_name, path)
     return path
 
 

@@ -1,9 +1,14 @@
-"""What every per-format test file runs, given the format's name: its spec's examples parsed, and
-the round-trip oracle on each of its reference templates (render with and without the assistant
-message, take the delta, and require that parsing gives the message back, a trigger fires inside
-the delta, and llama.cpp's grammar engine accepts it from the trigger on, for tool_choice auto and
-required). One template per format is snapshotted (prompt, delta, triggers, grammar, parsed
-message) under tests/snapshots/test_<format>/."""
+"""The tests every per-format file runs (it imports them; conftest.py parametrizes them from the
+file's FORMAT, RENDER, KINDS and SNAPSHOTTED):
+
+- test_spec_examples_parse: each example of the format's spec parses to its message;
+- test_render_real_template: each real template in RENDER renders the sample conversation;
+- test_round_trip: the round-trip oracle on each of the format's reference templates (render with
+  and without the assistant message, take the delta, and require that parsing gives the message
+  back, a trigger fires inside the delta, and llama.cpp's grammar engine accepts it from the
+  trigger on, for tool_choice auto and required). The SNAPSHOTTED template's cases are
+  snapshotted (prompt, delta, triggers, grammar, parsed message) under tests/snapshots/test_<format>/.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from chatformats.output import parse_output
 from chatformats.testing.check import example_tools, messages_match
 from chatformats.testing.oracle import message_kinds, run_oracle
 from chatformats.testing.templates import shared_templates_path
+from render_helpers import check_render, needs_templates
 from snapshot_text import sections
 
 TEMPLATES = shared_templates_path()
@@ -84,3 +90,16 @@ def check_round_trip(case, snapshot_text, snapshotted: str) -> None:
     if result.skipped:
         pytest.skip(result.skipped)
     assert result.ok, "\n".join(result.failures) + f"\ndelta: {result.delta!r}"
+
+
+def test_spec_examples_parse(example, request):
+    check_example(request.module.FORMAT, example)
+
+
+@needs_templates
+def test_render_real_template(template, request):
+    check_render(request.module.FORMAT, template, request.module.RENDER[template])
+
+
+def test_round_trip(case, snapshot_text, request):
+    check_round_trip(case, snapshot_text, request.module.SNAPSHOTTED)

@@ -1,8 +1,23 @@
-"""Fixtures of the per-format test files: readable text snapshots, taken with a pinned clock."""
+"""The per-format test files: the cases of their shared tests, and readable text snapshots taken
+with a pinned clock."""
 
 import pytest
 
+from cases import case_id, examples, round_trip_cases
 from snapshot_text import TextSnapshot
+
+
+def pytest_generate_tests(metafunc):
+    """The cases of the tests in cases.py, for the format of the file that imports them."""
+    module = metafunc.module
+    if "example" in metafunc.fixturenames:
+        found = examples(module.FORMAT)
+        metafunc.parametrize("example", found, ids=[e.name for e in found])
+    if "template" in metafunc.fixturenames:
+        metafunc.parametrize("template", sorted(module.RENDER))
+    if "case" in metafunc.fixturenames:
+        cases = round_trip_cases(module.FORMAT, module.KINDS)
+        metafunc.parametrize("case", cases, ids=[case_id(c) for c in cases])
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@ its examples, its real templates rendered, the cases it must parse, and the roun
 
 from __future__ import annotations
 
-import pytest
-
-from cases import case_id, check_example, check_round_trip, examples, round_trip_cases
+# The tests every format runs (examples, RENDER, round trips on its reference templates).
+from cases import test_render_real_template, test_round_trip, test_spec_examples_parse  # noqa: F401
 from parse_helpers import calls, parse, r1_call, real, real_tools
-from render_helpers import R1_CALL, R1_RESULT, SYSTEM_TEXT, Case, check_render, needs_templates
+from render_helpers import R1_CALL, R1_RESULT, SYSTEM_TEXT, Case
 
 FORMAT = "deepseek-r1"
 KINDS = ["one_call", "parallel_calls", "content_only", "content_and_call", "reasoning_and_call"]
@@ -35,22 +34,6 @@ RENDER = {
     "vllm-tool_chat_template_deepseekr1.jinja": Case([SYSTEM_TEXT, R1_CALL + "<｜tool▁calls▁end｜>", R1_RESULT]),
     "vllm-tool_chat_template_deepseekv3.jinja": Case([SYSTEM_TEXT, R1_CALL, "<｜tool▁calls▁end｜>", R1_RESULT]),
 }
-
-
-@pytest.mark.parametrize("example", examples(FORMAT), ids=lambda e: e.name)
-def test_spec_examples_parse(example):
-    check_example(FORMAT, example)
-
-
-@needs_templates
-@pytest.mark.parametrize("template", sorted(RENDER))
-def test_render_real_template(template):
-    check_render(FORMAT, template, RENDER[template])
-
-
-@pytest.mark.parametrize("case", round_trip_cases(FORMAT, KINDS), ids=case_id)
-def test_round_trip(case, snapshot_text):
-    check_round_trip(case, snapshot_text, SNAPSHOTTED)
 
 
 def test_real_deepseek_r1_unclosed_section_and_string_arguments():

@@ -3,10 +3,9 @@ its real template rendered (with the spec's own template), and the round-trip or
 
 from __future__ import annotations
 
-import pytest
-
-from cases import case_id, check_example, check_round_trip, examples, round_trip_cases
-from render_helpers import R1_RESULT, SYSTEM_TEXT, Case, check_render, needs_templates
+# The tests every format runs (examples, RENDER, round trips on its reference templates).
+from cases import test_render_real_template, test_round_trip, test_spec_examples_parse  # noqa: F401
+from render_helpers import R1_RESULT, SYSTEM_TEXT, Case
 
 FORMAT = "deepseek-v3.1"
 KINDS = ["one_call", "parallel_calls", "content_only", "content_and_call", "reasoning_and_call"]
@@ -27,17 +26,3 @@ RENDER = {
 }
 
 
-@pytest.mark.parametrize("example", examples(FORMAT), ids=lambda e: e.name)
-def test_spec_examples_parse(example):
-    check_example(FORMAT, example)
-
-
-@needs_templates
-@pytest.mark.parametrize("template", sorted(RENDER))
-def test_render_real_template(template):
-    check_render(FORMAT, template, RENDER[template])
-
-
-@pytest.mark.parametrize("case", round_trip_cases(FORMAT, KINDS), ids=case_id)
-def test_round_trip(case, snapshot_text):
-    check_round_trip(case, snapshot_text, SNAPSHOTTED)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cases import case_id, check_example, check_round_trip, examples, round_trip_cases
+# The tests every format runs (examples, RENDER, round trips on its reference templates).
+from cases import test_render_real_template, test_round_trip, test_spec_examples_parse  # noqa: F401
 from chatformats.prompt import render_prompt
 from chatformats.prompt.template import TemplateError
 from parse_helpers import calls, parse, real, real_tools
@@ -15,7 +16,6 @@ from render_helpers import (
     SPECIAL,
     SYSTEM_TEXT,
     Case,
-    check_render,
     conversation,
     make_spec,
     needs_templates,
@@ -38,22 +38,6 @@ RENDER = {
         LLAMA_END,
     ),
 }
-
-
-@pytest.mark.parametrize("example", examples(FORMAT), ids=lambda e: e.name)
-def test_spec_examples_parse(example):
-    check_example(FORMAT, example)
-
-
-@needs_templates
-@pytest.mark.parametrize("template", sorted(RENDER))
-def test_render_real_template(template):
-    check_render(FORMAT, template, RENDER[template])
-
-
-@pytest.mark.parametrize("case", round_trip_cases(FORMAT, KINDS), ids=case_id)
-def test_round_trip(case, snapshot_text):
-    check_round_trip(case, snapshot_text, SNAPSHOTTED)
 
 
 @needs_templates

@@ -3,23 +3,16 @@ template rendered, the cases it must parse, and the round-trip oracle."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
-from cases import case_id, check_example, check_round_trip, examples, round_trip_cases
-from chatformats.prompt import render_prompt
+# The tests every format runs (examples, RENDER, round trips on its reference templates).
+from cases import test_render_real_template, test_round_trip, test_spec_examples_parse  # noqa: F401
 from parse_helpers import calls, parse, real, real_tools
 from render_helpers import (
     LLAMA_END,
     RESULT_TEXT,
     SYSTEM_TEXT,
     Case,
-    call,
-    check_render,
     needs_templates,
-    read_template,
-    tool,
+    python_call_prompt,
 )
 
 FORMAT = "functionary-v3.2"
@@ -39,37 +32,11 @@ RENDER = {
 }
 
 
-@pytest.mark.parametrize("example", examples(FORMAT), ids=lambda e: e.name)
-def test_spec_examples_parse(example):
-    check_example(FORMAT, example)
-
-
-@needs_templates
-@pytest.mark.parametrize("template", sorted(RENDER))
-def test_render_real_template(template):
-    check_render(FORMAT, template, RENDER[template])
-
-
-@pytest.mark.parametrize("case", round_trip_cases(FORMAT, KINDS), ids=case_id)
-def test_round_trip(case, snapshot_text):
-    check_round_trip(case, snapshot_text, SNAPSHOTTED)
-
-
 @needs_templates
 def test_functionary_raw_python_call():
-    python = tool("python", "Run code", {"type": "object", "properties": {"code": {"type": "string"}}})
-    request = {
-        "messages": [
-            {"role": "user", "content": "Run it"},
-            {"role": "assistant", "tool_calls": [call("python", json.dumps({"code": "print('hey')"}))]},
-        ],
-        "tools": [python],
-    }
-    prompt = render_prompt(
-        real(FORMAT), request, read_template("meetkai-functionary-medium-v3.2.jinja"), add_generation_prompt=False
-    )
-    assert ">>>python\nprint('hey')" in prompt
-    assert '{"code"' not in prompt.split("Run it", 1)[1]
+    history = python_call_prompt(FORMAT, "meetkai-functionary-medium-v3.2.jinja")
+    assert ">>>python\nprint('hey')" in history
+    assert '{"code"' not in history  # the template writes the code itself, not JSON
 
 
 def test_real_functionary_v32():

@@ -8,7 +8,8 @@ from typing import Optional
 
 import pytest
 
-from cases import case_id, check_example, check_round_trip, examples, round_trip_cases
+# The tests every format runs (examples, RENDER, round trips on its reference templates).
+from cases import test_render_real_template, test_round_trip, test_spec_examples_parse  # noqa: F401
 from chatformats.prompt import render_prompt
 from chatformats.prompt.template import TemplateRaised
 from parse_helpers import calls, parse, real, real_tools
@@ -17,7 +18,6 @@ from render_helpers import (
     SYSTEM_TEXT,
     USER_TEXT,
     Case,
-    check_render,
     conversation,
     make_spec,
     needs_templates,
@@ -61,22 +61,6 @@ RENDER = {
     ),
     "vllm-tool_chat_template_llama3.2_pythonic.jinja": generic(SYSTEM_TEXT, ends_with=LLAMA_END),
 }
-
-
-@pytest.mark.parametrize("example", examples(FORMAT), ids=lambda e: e.name)
-def test_spec_examples_parse(example):
-    check_example(FORMAT, example)
-
-
-@needs_templates
-@pytest.mark.parametrize("template", sorted(RENDER))
-def test_render_real_template(template):
-    check_render(FORMAT, template, RENDER[template])
-
-
-@pytest.mark.parametrize("case", round_trip_cases(FORMAT, KINDS), ids=case_id)
-def test_round_trip(case, snapshot_text):
-    check_round_trip(case, snapshot_text, SNAPSHOTTED)
 
 
 @needs_templates

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cases import case_id, check_example, check_round_trip, examples, round_trip_cases
+# The tests every format runs (examples, RENDER, round trips on its reference templates).
+from cases import test_render_real_template, test_round_trip, test_spec_examples_parse  # noqa: F401
 from chatformats.prompt import render_prompt
 from parse_helpers import calls, parse, real, real_tools
 from render_helpers import (
@@ -18,7 +19,6 @@ from render_helpers import (
     SYSTEM_TEXT,
     Case,
     call,
-    check_render,
     conversation,
     needs_templates,
     read_template,
@@ -49,22 +49,6 @@ RENDER = {
         [SYSTEM_TEXT, CALL, f'{{"output": "{RESULT_TEXT}"}}'], LLAMA_END
     ),
 }
-
-
-@pytest.mark.parametrize("example", examples(FORMAT), ids=lambda e: e.name)
-def test_spec_examples_parse(example):
-    check_example(FORMAT, example)
-
-
-@needs_templates
-@pytest.mark.parametrize("template", sorted(RENDER))
-def test_render_real_template(template):
-    check_render(FORMAT, template, RENDER[template])
-
-
-@pytest.mark.parametrize("case", round_trip_cases(FORMAT, KINDS), ids=case_id)
-def test_round_trip(case, snapshot_text):
-    check_round_trip(case, snapshot_text, SNAPSHOTTED)
 
 
 # -- rendering ------------------------------------------------------------------------------------

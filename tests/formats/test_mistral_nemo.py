@@ -7,12 +7,13 @@ import re
 
 import pytest
 
-from cases import case_id, check_example, check_round_trip, examples, round_trip_cases
+# The tests every format runs (examples, RENDER, round trips on its reference templates).
+from cases import test_render_real_template, test_round_trip, test_spec_examples_parse  # noqa: F401
 from chatformats.output import parse_output
 from chatformats.prompt import render_prompt
 from chatformats.prompt.template import TemplateRaised
 from parse_helpers import real, real_tools
-from render_helpers import SPECIAL, Case, check_render, conversation, make_spec, needs_templates, read_template
+from render_helpers import SPECIAL, Case, conversation, make_spec, needs_templates, read_template
 
 FORMAT = "mistral-nemo"
 KINDS = ["one_call", "parallel_calls", "content_only"]
@@ -39,22 +40,8 @@ RENDER = {
 }
 
 
-@pytest.mark.parametrize("example", examples(FORMAT), ids=lambda e: e.name)
-def test_spec_examples_parse(example):
-    check_example(FORMAT, example)
-
-
-@needs_templates
-@pytest.mark.parametrize("template", sorted(RENDER))
-def test_render_real_template(template):
-    check_render(FORMAT, template, RENDER[template])
-
-
 # (vllm-tool_chat_template_mistral_parallel is not a reference template: it renders the last user
 # turn differently once an answer follows it, so the delta is not a continuation of the prompt.)
-@pytest.mark.parametrize("case", round_trip_cases(FORMAT, KINDS), ids=case_id)
-def test_round_trip(case, snapshot_text):
-    check_round_trip(case, snapshot_text, SNAPSHOTTED)
 
 
 # -- rendering ------------------------------------------------------------------------------------

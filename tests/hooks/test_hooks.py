@@ -12,6 +12,8 @@ import chatformats
 from chatformats.hooks import FORMAT_HOOKS, PluginSet, Registry, api, hookspecs
 from chatformats.spec import Spec, Triggers
 
+pytestmark = pytest.mark.usefixtures("isolated_config")  # see conftest.py
+
 TOY = {"spec_version": 1, "name": "toy", "tool_calls": {"call": {"begin": "<call>", "end": "</call>"}}}
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
 REQUEST = {"messages": [{"role": "user", "content": "hi"}]}
@@ -43,12 +45,6 @@ def test_every_hook_has_a_test():
     missing = [name for name in hookspec_names() if not hasattr(module, f"test_hook_{name}")]
     assert not missing, f"add a test_hook_<name> for: {missing}"
     assert set(FORMAT_HOOKS) == set(hookspec_names()) - {"register_formats"}
-
-
-@pytest.fixture(autouse=True)
-def isolated_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("CHATFORMATS_SPECS_PATH", raising=False)
 
 
 def test_hook_register_formats():

@@ -10,6 +10,8 @@ from chatformats.hooks import PluginSet
 from chatformats.hooks import Registry, user_spec_dir
 from chatformats.spec import Spec
 
+pytestmark = pytest.mark.usefixtures("isolated_config")  # see conftest.py
+
 TOY = {
     "spec_version": 1,
     "name": "toy",
@@ -33,12 +35,6 @@ def make_registry(*plugins, extra_dirs=()):
     for plugin in plugins:
         plugin_set.register(plugin)
     return Registry(plugin_set, extra_dirs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("CHATFORMATS_SPECS_PATH", raising=False)
 
 
 def test_builtin_formats_come_from_the_builtin_plugin():
