@@ -21,17 +21,16 @@ Gemma-3-270M's GGUF has no chat template: Gemma 2's (../shared/templates, or --g
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import httpx
 import llama_cpp
 
-from harness import TEMPERATURE, TOP_K, TOP_P, bare_loop, interleaved, summarize, table
+from harness import TEMPERATURE, TOP_K, TOP_P, bare_loop, interleaved, summarize
 
 from chatformats.cli.demo import WEATHER_QUESTION, WEATHER_TOOL, invalid_calls
 from chatformats.llama import ChatModel
@@ -72,8 +71,7 @@ class Subject:
         self.server_rates: list[float] = []
 
     def unconstrained(self, seed: int) -> int:
-        made, _ = bare_loop(self.llama, self.prepared.prompt_tokens, None, self.max_tokens, seed, self.no_end)
-        return made
+        return bare_loop(self.llama, self.prepared.prompt_tokens, None, self.max_tokens, seed, self.no_end)
 
     def required_call(self, seed: int) -> int:
         result = self.required.run(self.prepared, max_tokens=self.max_tokens, seed=seed, temperature=TEMPERATURE, top_k=TOP_K, top_p=TOP_P)

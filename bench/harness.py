@@ -40,13 +40,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
 
 
-def rate(run: tuple[float, Any]) -> float:
-    """tokens/s of one run whose result is a token count or (tokens, seconds spent generating)."""
-    seconds, result = run
-    if isinstance(result, tuple):
-        tokens, seconds = result
-    else:
-        tokens = result
+def rate(run: tuple[float, int]) -> float:
+    """tokens/s of one run: its token count over its whole wall time."""
+    seconds, tokens = run
     return tokens / seconds if seconds > 0 else 0.0
 
 
@@ -56,7 +52,7 @@ def summarize(results: dict[str, list[tuple[float, Any]]], baseline: str) -> str
     rows = []
     for name, runs in results.items():
         ms = statistics.median(s for s, _ in runs) * 1e3
-        tokens = statistics.median(r[0] if isinstance(r, tuple) else r for _, r in runs)
+        tokens = statistics.median(n for _, n in runs)
         rows.append([name, ms, tokens, rates[name], 1e6 / rates[name] if rates[name] else 0.0, rates[name] / rates[baseline]])
     headers = ["variant", "ms/request", "tokens", "tok/s", "µs/token", f"tok/s vs {baseline}"]
     return table(headers, rows) + "\n\n(medians over the rounds)"
@@ -79,10 +75,8 @@ def bare_loop(
     max_tokens: int,
     seed: int,
     bias: Optional[dict[int, float]] = None,
-) -> tuple[int, float]:
-    """Sample with a hand-built chain: [bias] [grammar] top_k top_p temp dist.
-
-    Returns (tokens made, seconds from the first sampled token to the last)."""
+) -> int:
+    """Sample with a hand-built chain: [bias] [grammar] top_k top_p temp dist. Returns tokens made."""
     vocab = llama_cpp.llama_model_get_vocab(llama.model)
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
     if bias:
@@ -99,13 +93,12 @@ def bare_loop(
     made = 0
     try:
         load_prompt(llama, prompt)
-        started = time.perf_counter()
         for _ in range(max_tokens):
             token = llama_cpp.llama_sampler_sample(chain, llama.ctx, -1)  # also accepts it
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 break
             made += 1
             llama.eval([token])
-        return made, time.perf_counter() - started
+        return made
     finally:
         llama_cpp.llama_sampler_free(chain)
