@@ -28,7 +28,6 @@ from starlette.routing import Route
 
 from ..prompt import RequestError
 from ..prompt.template import TemplateError
-from .gbnf import GrammarError
 from .model import ChatModel
 from .openai_request import chat_request, parse_body
 from .pool import Overloaded, PoolBackend
@@ -106,7 +105,7 @@ def _backend_error(exc: BaseException) -> JSONResponse:
         if exc.status is not None and 400 <= exc.status < 500:
             return error_response(str(exc), 400)
         return error_response(str(exc), 502)
-    return error_response(str(exc))  # ValueError / GrammarError from the options
+    return error_response(str(exc))  # ValueError (GrammarError is one) from the options
 
 
 class _Job:
