@@ -1,6 +1,7 @@
 """The prompt seam: request validation (once), polyfills, tool-call ids, template probes, the Jinja
 sandbox and rendering. Imports only `chatformats.spec`."""
 
+from .limits import LimitsError, TemplateLimits, set_template_limits, template_limits
 from .probe import Variables, template_drops_system, template_wants
 from .render import choose_template, prepare_context, render_prompt
 from .request import (
@@ -19,6 +20,7 @@ from .request import (
 from .template import (
     ChatTemplate,
     TemplateError,
+    TemplateLimitError,
     TemplateRaised,
     compile_expression,
     compile_template,
@@ -36,7 +38,10 @@ __all__ = [
     "CheckedCall",
     "CheckedMessage",
     "RequestError",
+    "LimitsError",
     "TemplateError",
+    "TemplateLimitError",
+    "TemplateLimits",
     "TemplateRaised",
     "ValidRequest",
     "Variables",
@@ -46,8 +51,10 @@ __all__ = [
     "evaluate_expression",
     "prepare_context",
     "render_prompt",
+    "set_template_limits",
     "strftime_now",
     "template_drops_system",
+    "template_limits",
     "template_references_tools",
     "template_wants",
     "validate_request",
