@@ -69,6 +69,7 @@ class Subject:
         self.lazy.engine.warm_up()
         self.valid = {"ChatModel": 0, "llama-server": 0}
         self.server_rates: list[float] = []
+        self.masks: list[int] = []
 
     def unconstrained(self, seed: int) -> int:
         return bare_loop(self.llama, self.prepared.prompt_tokens, None, self.max_tokens, seed, self.no_end)
@@ -77,6 +78,7 @@ class Subject:
         result = self.required.run(self.prepared, max_tokens=self.max_tokens, seed=seed, temperature=TEMPERATURE, top_k=TOP_K, top_p=TOP_P)
         message = result["choices"][0]["message"]
         self.valid["ChatModel"] += bool(message.get("tool_calls")) and not invalid_calls(message, [WEATHER_TOOL])
+        self.masks.append(self.required.engine.masks)
         return result["usage"]["completion_tokens"]
 
     def lazy_free_text(self, seed: int) -> int:
@@ -108,6 +110,31 @@ class Subject:
         return reply["tokens_predicted"]
 
 
+def mask_cost(subject: Subject, repeats: int = 200) -> tuple[float, float]:
+    """(µs to mask the whole vocabulary once, µs to check one token) in the middle of a call."""
+    import time
+
+    import numpy as np
+
+    from chatformats.llama.constraint import Constraint, guidance_for
+
+    vocab = subject.required.engine.vocab
+    constraint = Constraint(vocab, subject.prepared.plan.gbnf, guidance=guidance_for(vocab))
+    constraint.feed(vocab.tokenize('{"tool_call": {"name": "get_weather", "arguments": {"city": "Pa', special=True))
+    logits = np.zeros(vocab.n_vocab, dtype=np.float32)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        constraint.mask(logits)
+    masking = (time.perf_counter() - started) / repeats
+    token = vocab.tokenize("ris", special=True)[0]
+    started = time.perf_counter()
+    for _ in range(repeats):
+        constraint.allows(token)
+    checking = (time.perf_counter() - started) / repeats
+    constraint.close()
+    return masking * 1e6, checking * 1e6
+
+
 def bench(subject: Subject, rounds: int) -> str:
     variants = {
         "unconstrained decode (bare llama.cpp loop)": subject.unconstrained,
@@ -120,11 +147,19 @@ def bench(subject: Subject, rounds: int) -> str:
         variant(10_000)
     subject.valid = {"ChatModel": 0, "llama-server": 0}
     subject.server_rates = []
+    subject.masks = []
     results = interleaved(variants, rounds)
     out = summarize(results, "unconstrained decode (bare llama.cpp loop)")
-    if subject.server is not None:
-        import statistics
+    import statistics
 
+    masking, checking = mask_cost(subject)
+    out += (
+        f"\n\nPer token, ChatModel checks the sampled token (llguidance + llama.cpp's GBNF: {checking:.0f} µs); "
+        f"a rejected one costs a mask of the whole vocabulary ({masking:.0f} µs) and a resample. "
+        f"Rejected samples per required call: median {statistics.median(subject.masks):.0f} "
+        f"(of {statistics.median(n for _, n in results['ChatModel, required call']):.0f} tokens)."
+    )
+    if subject.server is not None:
         ours = statistics.median(n / s for s, n in results["ChatModel, required call"])
         theirs = statistics.median(n / s for s, n in results["llama-server /completion, same GBNF"])
         out += (
