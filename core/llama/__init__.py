@@ -12,7 +12,6 @@ from .gbnf import ROOT, GrammarError, validate_gbnf
 from .handler import chat_handler
 from .model import ChatModel, Prepared
 from .triggers import Triggers, TriggerWatch, check_trigger_pattern, regex_escape
-from .untrusted import prompt_parts, untrusted_strings
 from .vocab import Vocab, VocabLike, get_vocab
 
 __all__ = [
@@ -34,8 +33,6 @@ __all__ = [
     "lazy_accepts",
     "plan_check",
     "plan_rejection",
-    "prompt_parts",
     "regex_escape",
-    "untrusted_strings",
     "validate_gbnf",
 ]

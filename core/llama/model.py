@@ -14,10 +14,10 @@ from typing import Any, Iterator, Optional, Union
 
 from ..hooks import Detection, Format, Registry, api, detect_template, get_registry
 from ..prompt import validate_request
+from ..prompt.protect import protect_request
 from ..spec.shape import opens_reasoning
 from .backend import Backend, LocalBackend
 from .chunks import ChunkStream, Usage, completion
-from .untrusted import prompt_parts, untrusted_strings
 
 
 class ModelError(ValueError):
@@ -128,8 +128,11 @@ class ChatModel:
             )
         self.bos_token = self.backend.bos_token
         self.eos_token = self.backend.eos_token
-        self._control = self.backend.control_texts
         self._preserve = _marker_texts(self.format)
+        self._control = self.backend.control_texts
+        probe = getattr(self.backend, "_find_control_texts", None)
+        if probe is not None:  # a llama-server: also the template used and this format's markers
+            self._control = self._control | probe(self.templates.values(), self._preserve)
 
     # the in-process backend's llama.cpp objects, for code that drives them directly
     @property
@@ -171,14 +174,17 @@ class ChatModel:
         request = validate_request(request, self.format.spec)
         timings = {}
         t0 = time.perf_counter()
-        prompt = api.render(
+        # client text is protected before rendering, so no template transform can forge a token
+        protection = protect_request(request, self._control)
+        rendered = api.render(
             self.format,
-            request,
+            protection.request,
             self.template_for(request),
             bos_token=self.bos_token,
             eos_token=self.eos_token,
             registry=self.registry,
         )
+        prompt = protection.restore(rendered)
         t1 = time.perf_counter()
         in_reasoning = opens_reasoning(self.format.spec, prompt)
         active_tools = request["tools"] if request["tool_choice"] != "none" else None
@@ -195,8 +201,7 @@ class ChatModel:
                 plan = dataclasses.replace(plan, gbnf=specialized)
             self.backend.check_grammar(plan.gbnf)
         t2 = time.perf_counter()
-        parts = prompt_parts(prompt, untrusted_strings(request), self._control)
-        tokens = self.backend.tokenize(parts)
+        tokens = self.backend.tokenize(protection.parts(rendered))
         t3 = time.perf_counter()
         timings.update(render_ms=(t1 - t0) * 1e3, grammar_ms=(t2 - t1) * 1e3, tokenize_ms=(t3 - t2) * 1e3)
         spec = self.format.spec

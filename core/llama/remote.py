@@ -119,10 +119,13 @@ class LlamaServerBackend(Backend):
         except httpx.HTTPError:
             return False
 
-    def _find_control_texts(self, templates: Iterable[str]) -> frozenset[str]:
-        """Texts in the model's templates that its vocabulary holds as one special token."""
+    def _find_control_texts(self, templates: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
+        """Texts in the templates (and in `extra`: a format's markers) that the vocabulary holds
+        as one special token."""
         found = set()
         candidates = {self.bos_token, self.eos_token}
+        for text in extra:
+            candidates.update([text.strip(), *_TOKEN_LIKE.findall(text)])
         for template in templates:
             candidates.update(_TOKEN_LIKE.findall(template))
         for text in filter(None, candidates):

@@ -60,6 +60,8 @@ REMOVED = {
     "tiny_model": {"SPECIAL_TOKENS"},  # each spec's control_tokens
     "parse": {"log"},
     "server": {"SAMPLING_FIELDS"},  # the server was rewritten around backends
+    # client text is protected before rendering (chatformats.prompt.protect), not found after it
+    "runtime": {"prompt_parts", "untrusted_strings"},
 }
 
 
