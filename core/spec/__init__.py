@@ -3,7 +3,7 @@
 Everything else reads a format through this package; it imports nothing else of chatformats.
 """
 
-from .loader import Problem, SpecError, load_spec_file, parse_spec_text
+from .loader import Problem, SpecError, load_spec_file, locate, parse_spec_text
 from .model import (
     SPEC_VERSION,
     Detect,
@@ -43,5 +43,6 @@ __all__ = [
     "Triggers",
     "json_schema",
     "load_spec_file",
+    "locate",
     "parse_spec_text",
 ]
