@@ -25,7 +25,7 @@ class TemplateLimits:
     operation bounds (no time or memory limit)."""
 
     time_s: float = 5.0
-    memory_mb: int = 512
+    memory_mb: int = 256
     workers: int = 2
     process: bool = True
 
