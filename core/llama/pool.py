@@ -94,6 +94,12 @@ class PoolBackend(Backend):
     def specialize(self, gbnf: str) -> str:
         return self._call(lambda b: b.specialize(gbnf))
 
+    def _find_control_texts(self, templates: Any, extra: Any = ()) -> frozenset[str]:
+        # the members serve one model: any of them can say which texts are its control tokens
+        first = self.members[0].backend
+        probe = getattr(first, "_find_control_texts", None)
+        return probe(list(templates), list(extra)) if probe is not None else frozenset()
+
     def _call(self, job: Any) -> Any:
         error: Optional[BackendError] = None
         for member in sorted(self.members, key=lambda m: (not m.healthy, m.load)):
