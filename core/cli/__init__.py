@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import Optional
 
+from ..prompt import LimitsError, RequestError, TemplateError
+from ..spec import SpecError
 from . import authoring, offline, runtime
 
 # In the order `formats --help` lists them.
@@ -36,12 +38,34 @@ def _show_progress() -> None:
     progress.setLevel(logging.INFO)
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Optional[list[str]]) -> argparse.Namespace:
+    """Parse, letting a command's optional trailing positional (`parse FORMAT --tools T FILE`)
+    come after its options too: argparse alone fills it before them and rejects it after."""
+    args, extras = parser.parse_known_args(argv)
+    trailing = getattr(args, "trailing", None)
+    if extras and trailing and all(e == "-" or not e.startswith("-") for e in extras):
+        current = getattr(args, trailing)
+        if isinstance(current, list):
+            current.extend(extras)
+            extras = []
+        elif current is None and len(extras) == 1:
+            setattr(args, trailing, extras[0])
+            extras = []
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     _show_progress()
     command = next(group.COMMANDS[args.command] for group in GROUPS if args.command in group.COMMANDS)
     try:
         return command(args)
+    except (LimitsError, RequestError, TemplateError, SpecError) as exc:
+        # what a command did not expect from its input still ends in one line
+        print(f"formats {args.command}: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 1
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from .common import Commands, print_json
+from .common import Commands, print_json, read_text, write_text
 
 COMMANDS = Commands()
 
@@ -42,11 +42,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         problems = None
     else:
         path = Path(args.from_template)
-        try:
-            source = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            print(f"formats new: cannot read {path}: {exc.strerror}", file=sys.stderr)
-            return 2
+        source = read_text(args.from_template, "template")
         result = infer_spec(source, args.name)
         problems = None
         if result.spec is not None and result.shows_tool_calls and not args.no_check:
@@ -55,7 +51,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         report = {**result.to_dict(), "conformance": problems}
         report["evidence"] = {k: v for k, v in result.evidence.items() if not k.startswith("_")}
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_text(args.out, text, "spec")
     if args.json:
         print_json({**report, "yaml": None if args.out else text, "out": args.out})
     elif not args.out:

@@ -1,4 +1,9 @@
-"""What every `formats` command group shares: the registry for --specs, JSON in and out, commands."""
+"""What every `formats` command group shares: the registry for --specs, files and JSON in and out,
+one-line errors, commands.
+
+Bad input ends a command with one line on stderr and exit status 1 (`fail`); argparse's usage
+errors exit 2.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from ..hooks import Format, Registry, get_registry
 
@@ -24,8 +29,16 @@ class Commands(dict):
         return decorate
 
 
+def fail(message: str) -> NoReturn:
+    """End the command: `formats: message` on stderr, exit status 1."""
+    raise SystemExit(f"formats: {message}")
+
+
 def registry_for(args: argparse.Namespace) -> Registry:
     """The formats the command sees: the process registry, plus `--specs` directories."""
+    for directory in args.specs or ():
+        if not Path(directory).is_dir():
+            fail(f"--specs {directory}: no such directory")
     return get_registry(args.specs or ())
 
 
@@ -33,7 +46,7 @@ def get_format(registry: Registry, name: str) -> Format:
     try:
         return registry.get(name)
     except KeyError as exc:
-        raise SystemExit(f"formats: {exc.args[0]}")
+        fail(exc.args[0])
 
 
 def print_json(data: Any) -> None:
@@ -41,11 +54,30 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def read_json(path: str, what: str) -> Any:
+def read_text(path: str, what: str) -> str:
+    """A UTF-8 text file (`-`: stdin), or a one-line failure naming it."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        return json.loads(text)
+        if path == "-":
+            return sys.stdin.buffer.read().decode("utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise SystemExit(f"formats: cannot read {what} {path}: {exc.strerror}")
+        fail(f"cannot read {what} {path}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        fail(f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
+def read_json(path: str, what: str) -> Any:
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
     except ValueError as exc:
-        raise SystemExit(f"formats: {what} {path} is not valid JSON: {exc}")
+        fail(f"{what} {path} is not valid JSON: {exc}")
+    except RecursionError:
+        fail(f"{what} {path} is nested too deeply")
+
+
+def write_text(path: str, text: str, what: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {what} {path}: {exc.strerror or exc}")

@@ -7,10 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..hooks import Format, api, detect_path, spec_files
-from ..prompt import RequestError, TemplateError
+from ..hooks import DetectError, Format, api, detect_path, spec_files
+from ..prompt import RequestError, TemplateError, validate_tools
 from ..spec import SpecError, json_schema, load_spec_file
-from .common import Commands, get_format, print_json, read_json, registry_for
+from .common import Commands, fail, get_format, print_json, read_json, read_text, registry_for
 
 COMMANDS = Commands()
 
@@ -22,6 +22,7 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("check", parents=[common], help="validate spec files and formats")
     p.add_argument("paths", nargs="*", metavar="PATH", help="spec files or directories (default: all)")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(trailing="paths")
 
     p = sub.add_parser("render", parents=[common], help="render a request into a prompt")
     p.add_argument("format")
@@ -34,6 +35,7 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", metavar="FILE", help="model output (default: stdin)")
     p.add_argument("--tools", metavar="TOOLS.json", help="the request's tools (a list or {tools: [...]})")
     p.add_argument("--in-reasoning", action="store_true", help="the prompt ended inside <think>")
+    p.set_defaults(trailing="file")
 
     p = sub.add_parser("detect", parents=[common], help="which format a template or GGUF uses")
     p.add_argument("path", metavar="TEMPLATE.jinja|MODEL.gguf")
@@ -114,7 +116,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     registry = registry_for(args)
     fmt = get_format(registry, args.format)
     request = read_json(args.request, "request")
-    template = Path(args.template).read_text(encoding="utf-8") if args.template else None
+    template = read_text(args.template, "template") if args.template else None
     try:
         prompt = api.render(fmt, request, template, registry=registry)
         tools = request.get("tools") or []
@@ -127,7 +129,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         )
     except (RequestError, TemplateError) as exc:
         print(f"formats render: {exc}", file=sys.stderr)
-        return 2
+        return 1
     if not args.json:
         sys.stdout.write(prompt)
         if not prompt.endswith("\n"):
@@ -156,10 +158,11 @@ def cmd_parse(args: argparse.Namespace) -> int:
     tools = read_json(args.tools, "tools") if args.tools else None
     if isinstance(tools, dict) and "tools" in tools:
         tools = tools["tools"]
-    if args.file in (None, "-"):
-        text = sys.stdin.read()
-    else:
-        text = Path(args.file).read_text(encoding="utf-8")
+    try:
+        tools = validate_tools(tools) or None
+    except RequestError as exc:
+        fail(f"tools {args.tools}: {exc}")
+    text = read_text(args.file or "-", "model output")
     print_json(api.parse(fmt, text, tools, in_reasoning=args.in_reasoning, registry=registry))
     return 0
 
@@ -171,8 +174,11 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_detect(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if not path.exists():
-        raise SystemExit(f"formats detect: no such file: {path}")
-    result = detect_path(path, registry_for(args))
+        fail(f"no such file: {path}")
+    try:
+        result = detect_path(path, registry_for(args))
+    except (DetectError, TemplateError) as exc:
+        fail(str(exc))
     if args.json:
         print_json(result.to_dict())
     else:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..prompt import RequestError
-from .common import Commands, print_json, read_json, registry_for
+from ..prompt import RequestError, TemplateError, validate_tools
+from .common import Commands, fail, get_format, print_json, read_json, read_text, registry_for
 
 COMMANDS = Commands()
 
@@ -25,6 +25,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("models", parents=[common], help="real small models installed from PyPI, with their paths")
     p.add_argument("name", nargs="?", help="print only this model's path")
+    p.set_defaults(trailing="name")
 
     p = sub.add_parser("tiny-model", parents=[common], help="write a tiny random-weight GGUF (no download)")
     p.add_argument("out", metavar="OUT.gguf")
@@ -35,6 +36,7 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("demo", parents=[common], help="a real model's tool call, then every format on llama.cpp")
     p.add_argument("formats", nargs="*", metavar="FORMAT", help="only these formats")
     p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(trailing="formats")
 
     p = sub.add_parser("chat", parents=[common], help="one request on a model; prints the parsed message")
     p.add_argument("message")
@@ -70,15 +72,26 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _model_path(name: str) -> str:
-    """A GGUF path, or the path of a real model named as `formats models` names it."""
+    """A GGUF path, or the path of a real model named as `formats models` names it (checked
+    before llama.cpp loads anything)."""
     from ..llama.models import MODELS, ModelNotInstalled, model_path
 
     if name in MODELS:
         try:
             return str(model_path(name))
         except ModelNotInstalled as exc:
-            raise SystemExit(f"formats: {exc}")
+            fail(str(exc))
+    if not name.startswith(("http://", "https://")) and not Path(name).is_file():
+        fail(f"model file not found: {name} (a GGUF path, a name from `formats models`, or a llama-server URL)")
     return name
+
+
+def _check_model_options(args) -> None:
+    """What can be wrong with the options, found before a model loads."""
+    if args.format != "auto":
+        get_format(registry_for(args), args.format)
+    if args.template:
+        read_text(args.template, "template")
 
 
 @COMMANDS.register("models")
@@ -89,7 +102,7 @@ def cmd_models(args) -> int:
         try:
             print(model_path(args.name))
         except ModelNotInstalled as exc:
-            raise SystemExit(f"formats models: {exc}")
+            fail(str(exc))
         return 0
     for model in MODELS.values():
         where = str(model.path()) if model.installed() else "not installed (pip install 'chatformats[models]')"
@@ -103,13 +116,16 @@ def cmd_tiny_model(args) -> int:
 
     template = None
     if args.template:
-        template = Path(args.template).read_text(encoding="utf-8")
+        template = read_text(args.template, "template")
     elif args.format:
-        spec = registry_for(args).get(args.format).spec
+        spec = get_format(registry_for(args), args.format).spec
         template = spec.inputs.template
         if template is None:
-            raise SystemExit(f"formats tiny-model: {args.format} has no template of its own; use --template")
-    path = build_tiny_model(args.out, chat_template=template)
+            fail(f"{args.format} has no template of its own; use --template")
+    try:
+        path = build_tiny_model(args.out, chat_template=template)
+    except OSError as exc:
+        fail(f"cannot write {args.out}: {exc.strerror or exc}")
     print(path)
     return 0
 
@@ -118,6 +134,9 @@ def cmd_tiny_model(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
+    registry = registry_for(args)
+    for name in args.formats:
+        get_format(registry, name)
     return run_demo(args.formats or None, seed=args.seed)
 
 
@@ -125,7 +144,7 @@ def _chat_model(args, source: Any):
     from ..llama import ChatModel
     from ..llama.model import ModelError
 
-    template = Path(args.template).read_text(encoding="utf-8") if args.template else None
+    template = read_text(args.template, "template") if args.template else None
     llama_kwargs = {"n_gpu_layers": args.n_gpu_layers} if args.n_gpu_layers is not None else {}
     try:
         model = ChatModel(
@@ -138,17 +157,22 @@ def _chat_model(args, source: Any):
             **llama_kwargs,
         )
     except ModelError as exc:
-        raise SystemExit(f"formats {args.command}: {exc}")
+        fail(str(exc))
     print(f"format: {model.format.name} ({model.detection.reason})", file=sys.stderr)
     return model
 
 
 @COMMANDS.register("chat")
 def cmd_chat(args) -> int:
-    model = _chat_model(args, _model_path(args.model))
+    _check_model_options(args)
     tools = read_json(args.tools, "tools") if args.tools else None
     if isinstance(tools, dict):
         tools = tools.get("tools")
+    try:
+        tools = validate_tools(tools) or None
+    except RequestError as exc:
+        fail(f"tools {args.tools}: {exc}")
+    model = _chat_model(args, _model_path(args.model))
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
         {"role": "user", "content": args.message}
     ]
@@ -164,9 +188,9 @@ def cmd_chat(args) -> int:
             temperature=args.temperature,
             seed=args.seed,
         )
-    except RequestError as exc:
+    except (RequestError, TemplateError) as exc:
         print(f"formats chat: {exc}", file=sys.stderr)
-        return 2
+        return 1
     print_json(result if args.json else result["choices"][0]["message"])
     return 0
 
@@ -176,6 +200,7 @@ def cmd_serve(args) -> int:
     from ..llama.server import Limits, serve
 
     limits = Limits(max_queue=args.max_queue, max_body_bytes=int(args.max_body_mb * (1 << 20)))
+    _check_model_options(args)
     if args.backend:
         from ..llama.pool import PoolBackend
         from ..llama.remote import BackendError, LlamaServerBackend
@@ -183,7 +208,7 @@ def cmd_serve(args) -> int:
         try:
             backends = [LlamaServerBackend(url) for url in args.backend]
         except BackendError as exc:
-            raise SystemExit(f"formats serve: {exc}")
+            fail(str(exc))
         model = _chat_model(args, PoolBackend(backends, max_queue=args.max_queue))
         serve(model, host=args.host, port=args.port, limits=limits)
         return 0
@@ -202,5 +227,5 @@ def cmd_serve(args) -> int:
             print(f"llama-server: {process.url} ({args.parallel} slots)", file=sys.stderr)
             serve(_chat_model(args, LlamaServerBackend(process.url)), host=args.host, port=args.port, limits=limits)
     except SpawnError as exc:
-        raise SystemExit(f"formats serve: {exc}")
+        fail(str(exc))
     return 0

@@ -4,7 +4,7 @@ per-format hooks, the registry of formats, template detection and the public fun
 Imports `spec`, `prompt`, `grammar` and `output`; never the llama.cpp host."""
 
 from .api import get_format, parse, plan, plan_request, render, stream_parser
-from .detect import Detection, detect_path, detect_template
+from .detect import Detection, DetectError, detect_path, detect_template
 from .format import FORMAT_HOOKS, Format
 from .hookspecs import hookimpl, hookspec
 from .plugins import DEFAULT_PLUGINS, PluginError, PluginInfo, PluginSet
@@ -19,6 +19,7 @@ __all__ = [
     "PluginInfo",
     "PluginSet",
     "Registry",
+    "DetectError",
     "detect_path",
     "detect_template",
     "get_format",

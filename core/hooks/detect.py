@@ -12,6 +12,10 @@ from .registry import Registry, get_registry
 FALLBACK = "generic"
 
 
+class DetectError(ValueError):
+    """The file cannot be read as a chat template or a GGUF."""
+
+
 @dataclass
 class Detection:
     format: str
@@ -79,15 +83,25 @@ def read_gguf_template(path: str | Path) -> tuple[Optional[str], str]:
     """The chat template embedded in a GGUF (metadata only; weights are not loaded).
 
     Prefers the `tool_use` variant when the file has one. Returns (template, metadata key).
+    Raises DetectError for a file that is not a readable GGUF or a template that is not UTF-8.
     """
     from gguf import GGUFReader
 
-    reader = GGUFReader(str(path), "r")
+    with open(path, "rb") as file:
+        if file.read(4) != b"GGUF":
+            raise DetectError(f"{path} is not a GGUF file (no GGUF magic)")
+    try:
+        reader = GGUFReader(str(path), "r")
+    except Exception as exc:  # noqa: BLE001 - gguf raises anything on a damaged file
+        raise DetectError(f"{path} is not a readable GGUF file: {exc}") from None
     found = {}
     for key in ("tokenizer.chat_template.tool_use", "tokenizer.chat_template"):
         f = reader.fields.get(key)
         if f is not None:
-            found[key] = bytes(f.parts[f.data[0]]).decode("utf-8")
+            try:
+                found[key] = bytes(f.parts[f.data[0]]).decode("utf-8")
+            except (UnicodeDecodeError, IndexError) as exc:
+                raise DetectError(f"{path}: {key} is not a UTF-8 string ({exc})") from None
     for key in ("tokenizer.chat_template.tool_use", "tokenizer.chat_template"):
         if key in found:
             return found[key], key
@@ -98,12 +112,21 @@ def detect_path(path: str | Path, registry: Optional[Registry] = None) -> Detect
     """Detect from a .jinja file or a .gguf model."""
     path = Path(path)
     if path.suffix == ".gguf":
-        source, key = read_gguf_template(path)
+        try:
+            source, key = read_gguf_template(path)
+        except OSError as exc:
+            raise DetectError(f"cannot read {path}: {exc.strerror or exc}") from None
         if source is None:
             return Detection(FALLBACK, "the GGUF has no tokenizer.chat_template", source=str(path))
         result = detect_template(source, registry)
         result.source = f"{path}:{key}"
         return result
-    result = detect_template(path.read_text(encoding="utf-8"), registry)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DetectError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise DetectError(f"cannot read {path}: {exc.strerror or exc}") from None
+    result = detect_template(source, registry)
     result.source = str(path)
     return result
