@@ -46,6 +46,10 @@ class _Dead(Exception):
     pass
 
 
+class _Gone(_Dead):
+    """The worker was dead before it got the request (so the request is not to blame)."""
+
+
 def key_of(kind: str, source: str, name: str) -> str:
     """The worker's cache key for a compiled template or expression."""
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
@@ -82,8 +86,8 @@ class _Process:
         try:
             while data:
                 data = data[os.write(fd, data) :]
-        except OSError as exc:  # BrokenPipeError: it died
-            raise _Dead(self.reason(exc)) from None
+        except OSError as exc:  # BrokenPipeError: it had died
+            raise _Gone(self.reason(exc)) from None
 
     def _read(self, size: int, deadline: float) -> bytes:
         fd = self.proc.stdout.fileno()
@@ -112,6 +116,10 @@ class _Process:
             return str(exc) if exc else "it stopped answering"
         return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
 
+    def idle_and_alive(self) -> bool:
+        """An idle worker has nothing to say: output (or end of file) means it broke or died."""
+        return self.proc.poll() is None and not self.poll.poll(0)
+
     def kill(self) -> None:
         try:
             self.proc.kill()
@@ -138,9 +146,9 @@ class _Pool:
             while True:
                 if self.idle:
                     worker = self.idle.pop()
-                    if worker.memory_mb == limits.memory_mb:
+                    if worker.memory_mb == limits.memory_mb and worker.idle_and_alive():
                         return worker
-                    worker.kill()  # started under another memory limit
+                    worker.kill()  # died while idle, or started under another memory limit
                     self.count -= 1
                     continue
                 if self.count < limits.workers:
@@ -217,18 +225,18 @@ def _exchange(worker: _Process, request: dict[str, Any], source: Optional[str], 
     return reply
 
 
-def _call(request: dict[str, Any], source: Optional[str], what: str) -> Any:
-    limits = template_limits()
+def _attempt(request: dict[str, Any], source: Optional[str], what: str, limits: TemplateLimits) -> Optional[dict[str, Any]]:
+    """One exchange with a worker; None when that worker had died before it got the request."""
     name = request["name"]
-    if not limits.process:
-        return _in_process(request, source)
-    request["time"] = limits.time_s
-    request["epoch"] = os.environ.get("SOURCE_DATE_EPOCH")
     worker = _POOL.acquire(limits)
     keep: Optional[_Process] = None
     try:
         reply = _exchange(worker, request, source, time.monotonic() + limits.time_s + _GRACE)
         keep = worker
+        return reply
+    except _Gone:
+        worker.kill()
+        return None
     except _Timeout:
         worker.kill()
         raise TemplateLimitError(f"{what} exceeded the {limits.time_s:g} s time limit", name) from None
@@ -239,6 +247,20 @@ def _call(request: dict[str, Any], source: Optional[str], what: str) -> Any:
         ) from None
     finally:
         _POOL.release(keep, limits)
+
+
+def _call(request: dict[str, Any], source: Optional[str], what: str) -> Any:
+    limits = template_limits()
+    name = request["name"]
+    if not limits.process:
+        return _in_process(request, source)
+    request["time"] = limits.time_s
+    request["epoch"] = os.environ.get("SOURCE_DATE_EPOCH")
+    reply = _attempt(request, source, what, limits)
+    if reply is None:  # not this request's doing: once more, on a new worker
+        reply = _attempt(request, source, what, limits)
+    if reply is None:
+        raise TemplateError("the template sandbox process dies as soon as it starts", name)
     if "error" in reply:
         raise _error(reply["error"], name, what, limits)
     return reply["ok"]

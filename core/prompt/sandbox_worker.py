@@ -45,14 +45,17 @@ def _write(stream, message: dict[str, Any], jinja) -> None:
     stream.flush()
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this worker when the parent dies, even in the middle of a long C call."""
-    try:
-        import ctypes
+def _cpu_deadline(seconds: float) -> None:
+    """SIGXCPU ends this process a little after the time limit even inside a long C call (the
+    timer only interrupts Python code), so a worker whose parent is gone cannot spin forever."""
+    import resource
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(usage.ru_utime + usage.ru_stime + seconds) + 3
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def _limit_memory(memory: int) -> None:
@@ -112,7 +115,9 @@ class Worker:
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         jinja = self.jinja
-        signal.setitimer(signal.ITIMER_REAL, max(float(request.get("time", 0)), 0.001))
+        seconds = max(float(request.get("time", 0)), 0.001)
+        _cpu_deadline(seconds)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
             result = self.run(request)
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -138,7 +143,6 @@ _MISSING = object()
 
 def main(argv: list[str]) -> int:
     sys.path[:] = json.loads(argv[1])
-    _die_with_parent()
     spec = importlib.util.spec_from_file_location("chatformats_jinja_sandbox", argv[2])
     jinja = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(jinja)
