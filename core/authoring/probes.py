@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from ..prompt.template import TemplateError, compile_expression, compile_template, strftime_now
+from ..prompt.template import TemplateError, TemplateLimitError, compile_expression, compile_template, strftime_now
 from ..testing.oracle import prompt_delta
 
 ALPHA, BETA = "probe_alpha", "probe_beta"
@@ -66,6 +66,7 @@ class Prober:
         self.template = compile_template(source, "chat_template")
         self.variables: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self.limited: Optional[str] = None  # a probe ran past the sandbox's limits: probe no more
 
     def context(self, messages: list[dict[str, Any]], tools: Optional[list], gen: bool, via: str = "tools") -> dict[str, Any]:
         ctx: dict[str, Any] = {
@@ -81,8 +82,15 @@ class Prober:
         return ctx
 
     def render(self, label: str, messages: list[dict[str, Any]], tools: Optional[list] = PROBE_TOOLS, gen: bool = False) -> Optional[str]:
+        if self.limited:  # each later probe would run into the same limit
+            self.errors[label] = self.limited
+            return None
         try:
             return self.template.render(**self.context(messages, tools, gen))
+        except TemplateLimitError as exc:
+            self.limited = self.errors[label] = str(exc)
+            self.notes.append(f"stopped probing: {exc}")
+            return None
         except TemplateError as exc:
             self.errors[label] = str(exc)
             return None

@@ -11,7 +11,7 @@ import functools
 from typing import Any, Optional
 
 from ..spec import Spec
-from .template import TemplateError, compile_expression, compile_template, strftime_now
+from .template import TemplateError, TemplateLimitError, compile_expression, compile_template, strftime_now
 
 _PROBE = "PROBE"
 _PROBE_TOOL = {
@@ -39,6 +39,8 @@ def _probe(source: str, variables: Variables, messages: list[dict[str, Any]], to
         for variable, expression in variables:
             context[variable] = compile_expression(expression, variable)(**scope)
         return compile_template(source, "chat_template").render(**context)
+    except TemplateLimitError:
+        raise  # not an answer about the template's wishes: the request fails with it
     except TemplateError:
         return None
 

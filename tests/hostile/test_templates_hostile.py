@@ -74,3 +74,11 @@ def test_detect_on_a_gguf_with_a_hostile_template_is_bounded(tmp_path):
         assert bounded(run) is None, f"{name}: {bounded(run)}\n{run}"
         assert run.returncode in (0, 1), run
         assert len(run.stderr.strip().splitlines()) <= 1, run
+
+
+def test_inferring_a_spec_from_a_hostile_template_stops_at_the_first_limit(tmp_path):
+    (tmp_path / "slow.jinja").write_text("{{ tools }}" + TEMPLATES["macro fan-out"][0], encoding="utf-8")
+    run = run_measured(["new", "foo", "--from-template", str(tmp_path / "slow.jinja")])
+    assert bounded(run) is None, f"{bounded(run)}\n{run}"
+    assert run.seconds < 20, run  # one time limit, not one per probe
+    assert "stopped probing: chat_template: rendering exceeded the 5 s time limit" in run.stderr
