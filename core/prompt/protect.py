@@ -69,12 +69,20 @@ class Danger:
         self.prefixes = {t[:i] for t in folded for i in range(1, len(t))}
         self.suffixes = {t[i:] for t in folded for i in range(1, len(t))}
         self.longest = max((len(t) for t in folded), default=0)
+        # an end that joins must start like a control text begins (or end like one ends)
+        self.firsts = {ch for t in self.prefixes for ch in (t[0], t[0].upper())}
+        self.lasts = {ch for t in self.suffixes for ch in (t[-1], t[-1].upper())}
+        # most client strings hold none of the characters any of this starts or ends with
+        starts = {t[0] for t in folded} | self.firsts | self.lasts
+        self.relevant = re.compile("[" + "".join(re.escape(ch) for ch in sorted(starts)) + _PRIVATE + "]", re.IGNORECASE)
 
     def edge(self, text: str, at_end: bool) -> int:
         """Length of the longest end of `text` (its last characters when `at_end`, else its
         first) that could join the template text beside it into a control text."""
-        pool = self.prefixes if at_end else self.suffixes
+        pool, chars = (self.prefixes, self.firsts) if at_end else (self.suffixes, self.lasts)
         for size in range(min(len(text), self.longest - 1), 0, -1):
+            if (text[-size] if at_end else text[size - 1]) not in chars:
+                continue
             piece = text[-size:] if at_end else text[:size]
             if piece.casefold() in pool or piece.lower() in pool:
                 return size
@@ -156,6 +164,8 @@ class _Protector:
 
     def text(self, text: str, edges: bool = True) -> str:
         danger = self.danger
+        if not danger.relevant.search(text):
+            return text
         spans = [m.span() for m in danger.anywhere.finditer(text)]
         if edges:  # measured inside surrounding whitespace: a template may trim it away
             start, end = len(text) - len(text.lstrip()), len(text.rstrip())
