@@ -70,7 +70,7 @@ class LocalBackend(Backend):
         self.chat_templates = {k: v for k, v in templates.items() if v}
         self.bos_token = self._token_text(self.llama.token_bos())
         self.eos_token = self._token_text(self.llama.token_eos())
-        self.control_texts = control_texts(self.llama)
+        self.control_texts = control_texts(self.llama, self.chat_templates.values())
         self.lock = threading.Lock()
 
     def _token_text(self, token: Optional[int]) -> str:
