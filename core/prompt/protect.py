@@ -245,7 +245,10 @@ def protect_request(request: dict[str, Any], control: Iterable[str]) -> Protecti
     for key in ("messages", "tools", "tool_choice"):
         value = request.get(key)
         if value is not None:
-            new = protector.value(value)
+            try:
+                new = protector.value(value)
+            except RecursionError:
+                raise RequestError(f"{key} is nested too deeply") from None
             if new is not value:
                 fields[key] = new
     if fields:

@@ -193,6 +193,8 @@ def _encode(request: dict[str, Any], name: str) -> bytes:
         return json.dumps(request, ensure_ascii=False, default=_refuse).encode("utf-8", "surrogatepass")
     except (TypeError, ValueError) as exc:
         raise TemplateError(f"cannot pass this to the template sandbox: {exc}", name) from None
+    except RecursionError:
+        raise TemplateError("cannot pass this to the template sandbox: nested too deeply", name) from None
 
 
 def _refuse(value: Any) -> Any:
