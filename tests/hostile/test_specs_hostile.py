@@ -15,7 +15,13 @@ tool_calls:
 example_tools:
   - {type: function, function: {name: f, parameters: {type: object, properties: {a: {type: string}}}}}
 """
-CALL = 'output: "<tool_call>{\\"name\\": \\"f\\", \\"arguments\\": {\\"a\\": \\"x\\"}}</tool_call>"'
+
+
+def example(name: str, output: str, message: str) -> str:
+    return f"examples:\n  - name: {name}\n    output: {output}\n    message: {message}\n"
+
+
+CALL = example("call", '"<tool_call>{\\"name\\": \\"f\\", \\"arguments\\": {\\"a\\": \\"x\\"}}</tool_call>"', "{tool_calls: [{name: f, arguments: {a: x}}]}")
 LAUGHS = "lol: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)
 )
@@ -32,17 +38,16 @@ SPECS = {
     "huge file": (BASE + "description: '" + "x" * (2 << 20) + "'\n", (1, 1, "larger than 1 MiB")),
     "not a mapping": ("- a\n- b\n", (1, 1, "must be a YAML mapping")),
     "malformed example message": (
-        BASE + "examples:\n  - name: bad\n    output: x\n    message: {content: 7, tool_calls: [5, {name: 3}, {name: f, arguments: [1]}]}\n",
+        BASE + example("bad", "x", "{content: 7, tool_calls: [5, {name: 3}, {name: f, arguments: [1]}]}"),
         (10, 64, "examples[0].message.tool_calls[2].arguments: must be a mapping"),
     ),
     "example message not a list": (
-        BASE + "examples:\n  - name: bad\n    output: x\n    message: {tool_calls: {name: f}}\n",
+        BASE + example("bad", "x", "{tool_calls: {name: f}}"),
         (10, 15, "examples[0].message.tool_calls: must be a list"),
     ),
     "bad trigger regex": (BASE + 'triggers:\n  patterns: ["(?P<x>a)", "a{"]\n', (8, 26, "triggers.patterns[1]: trigger pattern 'a{'")),
     "catastrophic backtracking": (
-        BASE + 'triggers:\n  patterns: ["(a+)+$"]\nexamples:\n  - name: slow\n    output: "' + "a" * 40 + '!"\n'
-        '    message: {content: "' + "a" * 40 + '!"}\n',
+        BASE + 'triggers:\n  patterns: ["(a+)+$"]\n' + example("slow", f'"{"a" * 40}!"', f'{{content: "{"a" * 40}!"}}'),
         (8, 14, "triggers.patterns[0]: on example 'slow': matching exceeded the 5 s time limit"),
     ),
     "hostile inputs.template": (
@@ -58,11 +63,11 @@ SPECS = {
         (8, 13, "inputs.variables.x: evaluating exceeded the 256 MB memory limit"),
     ),
     "stop inside a call marker": (
-        BASE + 'stop: ["<tool_call>"]\nexamples:\n  - name: call\n    ' + CALL + "\n    message: {tool_calls: [{name: f, arguments: {a: x}}]}\n",
+        BASE + 'stop: ["<tool_call>"]\n' + CALL,
         (7, 8, "stop[0]: '<tool_call>' is inside tool_calls.section.begin"),
     ),
     "trigger that never fires": (
-        BASE + 'triggers:\n  words: ["NEVER"]\nexamples:\n  - name: call\n    ' + CALL + "\n    message: {tool_calls: [{name: f, arguments: {a: x}}]}\n",
+        BASE + 'triggers:\n  words: ["NEVER"]\n' + CALL,
         (8, 11, "triggers.words[0]: 'NEVER' fires on no example that has tool calls"),
     ),
 }
