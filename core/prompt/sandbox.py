@@ -62,6 +62,7 @@ class _Process:
     def __init__(self, memory_mb: int):
         self.memory_mb = memory_mb
         self.known: set[str] = set()
+        self.buffer = bytearray()
         self.proc = subprocess.Popen(
             [sys.executable, "-I", _WORKER_FILE, json.dumps(sys.path), _JINJA_FILE, str(memory_mb << 20)],
             stdin=subprocess.PIPE,
@@ -89,25 +90,27 @@ class _Process:
         except OSError as exc:  # BrokenPipeError: it had died
             raise _Gone(self.reason(exc)) from None
 
-    def _read(self, size: int, deadline: float) -> bytes:
+    def _fill(self, size: int, deadline: float) -> None:
+        """Read until `size` bytes are buffered (one read usually brings a whole answer)."""
         fd = self.proc.stdout.fileno()
-        chunks, got = [], 0
-        while got < size:
+        while len(self.buffer) < size:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self.poll.poll(remaining * 1000):
                 raise _Timeout()
-            chunk = os.read(fd, min(size - got, 1 << 20))
+            chunk = os.read(fd, max(size - len(self.buffer), 1 << 16))
             if not chunk:
                 raise _Dead(self.reason())
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+            self.buffer += chunk
 
     def receive(self, deadline: float) -> dict[str, Any]:
-        (size,) = _HEADER.unpack(self._read(_HEADER.size, deadline))
+        self._fill(_HEADER.size, deadline)
+        (size,) = _HEADER.unpack_from(self.buffer)
         if size > MAX_OUTPUT_BYTES:
             raise _Dead(f"an answer of {size >> 20} MB, over the {MAX_OUTPUT_BYTES >> 20} MB limit")
-        return json.loads(self._read(size, deadline).decode("utf-8", "surrogatepass"))
+        end = _HEADER.size + size
+        self._fill(end, deadline)
+        body, self.buffer = bytes(self.buffer[_HEADER.size : end]), self.buffer[end:]
+        return json.loads(body.decode("utf-8", "surrogatepass"))
 
     def reason(self, exc: Optional[BaseException] = None) -> str:
         try:
