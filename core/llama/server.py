@@ -140,6 +140,18 @@ class Server:
     async def startup(self) -> None:
         self._prepare_limiter = anyio.CapacityLimiter(self.limits.prepare_threads)
         self._health_task = asyncio.create_task(self.pool.health_loop())
+        await anyio.to_thread.run_sync(self._warm_up)
+
+    def _warm_up(self) -> None:
+        """The first request's one-time costs, paid before serving: a template sandbox worker, the
+        grammar engine's tokenizer for the model's vocabulary."""
+        try:
+            self.model.prepare([{"role": "user", "content": "hello"}])
+        except Exception as exc:  # a template that rejects this conversation still serves others
+            log.info("warm-up request failed (%s); serving anyway", exc)
+        engine = self.model.engine
+        if engine is not None:
+            engine.warm_up()
 
     async def shutdown(self) -> None:
         if self._health_task is not None:
