@@ -2,8 +2,15 @@
 
 Written for constrained tool-call decoding, where the model may be tiny and random: JSON strings
 never contain raw control characters (\\x00-\\x1F, \\x7F), only JSON escapes; whitespace between
-JSON tokens is bounded (`ws`), so a model cannot loop on blanks forever. JSON Schemas are turned
-into rules by `json_schema`, which builds on this module.
+JSON tokens is bounded (`ws`), so a model cannot loop on blanks forever; numbers are finite (at
+most 20 integer digits and a two-digit exponent). JSON Schemas are turned into rules by
+`json_schema`, which builds on this module.
+
+Every class that stands for "any character" lists the Unicode scalar values it allows instead of
+negating a few: llama.cpp decodes invalid UTF-8 leniently (a 0xF5 lead byte becomes a code point
+above U+10FFFF, ED A0.. a surrogate), and a negated class would let those through wherever nothing
+else masks the token (a llama-server samples with the GBNF alone). The top of the range is written
+as the character U+10FFFF itself, the one spelling both llama.cpp and llguidance read.
 
 Conventions of the generated rules: a value rule never consumes whitespace after itself; the
 container (object, array, call wrapper) places `ws` after each token. Rule names are stable
@@ -22,28 +29,12 @@ WS_MAX = 20
 MAX_INT_DIGITS = 20
 """Most digits of an integer with no upper bound (keeps a random model from looping on digits)."""
 
-BUILTIN_RULES: dict[str, str] = {
-    "ws": f'| " " | "\\n" [ \\t]{{0,{WS_MAX}}}',
-    "char": '[^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
-    "string": '"\\"" char* "\\""',
-    "integer": f'"-"? ("0" | [1-9] [0-9]{{0,{MAX_INT_DIGITS - 1}}})',
-    "number": f'"-"? ("0" | [1-9] [0-9]{{0,{MAX_INT_DIGITS - 1}}}) ("." [0-9]{{1,20}})? '
-    '([eE] [-+]? [0-9]{1,3})?',
-    "boolean": '"true" | "false"',
-    "null": '"null"',
-    "value": "object | array | string | number | boolean | null",
-    "object": '"{" ws (string ws ":" ws value ws ("," ws string ws ":" ws value ws)*)? "}"',
-    "array": '"[" ws (value ws ("," ws value ws)*)? "]"',
-    "any-text": ".*",
-}
+MAX_EXPONENT_DIGITS = 2
+"""Most digits of a positive exponent: 20 digits times 1e99 stays far below the largest double, so
+no number the grammar allows is Infinity (a negative exponent may have 3: 5e-324 is a double)."""
 
-_RULE_REF = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|([a-zA-Z0-9-]+)')
-
-
-def sanitize_name(name: str) -> str:
-    """A GBNF rule name (letters, digits, dashes) made from any text."""
-    cleaned = re.sub(r"[^a-zA-Z0-9-]+", "-", name).strip("-")
-    return re.sub(r"-{2,}", "-", cleaned) or "rule"
+TOP_CHAR = chr(0x10FFFF)
+"""The last Unicode scalar value, written as itself in classes (see the module docstring)."""
 
 
 def escape_char(ch: str, in_class: bool) -> str:
@@ -55,6 +46,70 @@ def escape_char(ch: str, in_class: bool) -> str:
     if in_class and ch in "[]^-":
         return f"\\x{code:02X}"
     return ch
+
+
+def _class_char(code: int) -> str:
+    # llguidance reads \u escapes without their leading zeros ("\u0100" becomes "\u100", which
+    # its regexes reject): below U+1000 a character is written as \xNN or as itself
+    if code < 0x80:
+        return escape_char(chr(code), True)
+    if code <= 0xFF:
+        return f"\\x{code:02X}"
+    if 0x1000 <= code <= 0xFFFF:
+        return f"\\u{code:04X}"
+    return chr(code)
+
+
+def ranges_class(ranges: Iterable[tuple[int, int]]) -> str:
+    """A class of the code point ranges (inclusive), written as `valid_class` writes them."""
+    body = "".join(
+        _class_char(a) if a == b else _class_char(a) + ("" if b == a + 1 else "-") + _class_char(b)
+        for a, b in ranges
+    )
+    return f"[{body}]"
+
+
+def valid_class(excluded: Iterable[str] = (), low: int = 0x01) -> str:
+    """A class of every Unicode scalar value from `low` up, except the `excluded` characters."""
+    cut = sorted({ord(c) for c in excluded if ord(c) >= low})
+    ranges: list[tuple[int, int]] = []
+    for start, end in ((low, 0xD7FF), (0xE000, 0x10FFFF)):
+        for code in cut:
+            if start <= code <= end:
+                if start < code:
+                    ranges.append((start, code - 1))
+                start = code + 1
+        if start <= end:
+            ranges.append((start, end))
+    return ranges_class(ranges)
+
+
+_HEX4_NOT_SURROGATE = "([0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2})"
+
+BUILTIN_RULES: dict[str, str] = {
+    "ws": f'| " " | "\\n" [ \\t]{{0,{WS_MAX}}}',
+    "char": valid_class('"\\\x7F' + "".join(map(chr, range(0x20))), low=0x20)
+    + f' | "\\\\" (["\\\\/bfnrt] | "u" {_HEX4_NOT_SURROGATE})',
+    "string": '"\\"" char* "\\""',
+    "integer": f'"-"? ("0" | [1-9] [0-9]{{0,{MAX_INT_DIGITS - 1}}})',
+    "number": f'"-"? ("0" | [1-9] [0-9]{{0,{MAX_INT_DIGITS - 1}}}) ("." [0-9]{{1,20}})? '
+    f'([eE] ("-" [0-9]{{1,3}} | "+"? [0-9]{{1,{MAX_EXPONENT_DIGITS}}}))?',
+    "boolean": '"true" | "false"',
+    "null": '"null"',
+    "value": "object | array | string | number | boolean | null",
+    "object": '"{" ws (string ws ":" ws value ws ("," ws string ws ":" ws value ws)*)? "}"',
+    "array": '"[" ws (value ws ("," ws value ws)*)? "]"',
+    "any-char": valid_class(),
+    "any-text": "any-char*",
+}
+
+_RULE_REF = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|([a-zA-Z0-9-]+)')
+
+
+def sanitize_name(name: str) -> str:
+    """A GBNF rule name (letters, digits, dashes) made from any text."""
+    cleaned = re.sub(r"[^a-zA-Z0-9-]+", "-", name).strip("-")
+    return re.sub(r"-{2,}", "-", cleaned) or "rule"
 
 
 def gbnf_literal(text: str) -> str:
@@ -238,7 +293,7 @@ def until_rule(builder: GbnfRules, stop_text: str | Sequence[str], name: str = "
                 by_target.setdefault(target, []).append(ch)
         # every character that leads back to the start state, in one negated class
         elsewhere = [c for c in alphabet if step(state, c) != ""]
-        alts = [f"{gbnf_char_class(elsewhere, negate=True)} {names['']}"]
+        alts = [f"{valid_class(elsewhere)} {names['']}"]
         by_target.pop("", None)
         for target, chars in sorted(by_target.items(), key=lambda kv: (len(kv[0]), kv[0])):
             lead = gbnf_literal(chars[0]) if len(chars) == 1 else gbnf_char_class(chars)

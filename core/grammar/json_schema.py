@@ -1,230 +1,232 @@
-"""JSON Schema -> GBNF rules (`GbnfBuilder.add_schema`).
+"""JSON Schema -> GBNF rules (`GbnfBuilder.add_schema`, `add_arguments`).
 
-Integer minimum/maximum (and exclusive bounds) are honoured exactly with digit-range rules;
-string length bounds are; patterns, formats and non-integer bounds are best effort (any value of
-the type). `$ref`s resolve against the root schema.
+Every keyword is enforced by the grammar or named in a warning (`GbnfBuilder.warnings`, one line
+per tool and keyword), never silently dropped:
+
+- enforced: `type`, `enum`, `const`, `$ref`/`$defs` (recursion included), `anyOf`, `oneOf` (as
+  alternatives: exclusivity is named in a warning), `allOf` (merged), `nullable` (OpenAPI);
+  objects: `properties`, `required`, `additionalProperties`, `minProperties`/`maxProperties`;
+  arrays: `items`, `prefixItems`, `additionalItems`, `minItems`/`maxItems`; strings:
+  `minLength`/`maxLength`, `pattern` (`regex_gbnf`), `format` (`string_formats`); integers and
+  numbers: `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`.
+- named in a warning: `multipleOf`, `uniqueItems`, `contains`, `if`/`then`/`else`,
+  `dependentRequired`, `not`, ... (`schema_merge.NOT_ENFORCED`), formats and patterns the grammar
+  cannot write, a `pattern` or length bounds next to a `format`.
+
+A schema no value satisfies (`minimum > maximum`, `enum: []`, a required key that
+`additionalProperties: false` forbids, `allOf` with clashing types, ...) raises `SchemaError`
+naming the tool, the keyword and where. Where the grammar is stricter than the schema (an object
+with `properties` and no `additionalProperties` gets only its declared keys; a schema without
+`type` gets the type its keywords are about) every value it allows is still valid.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Sequence
+import re
+from decimal import Decimal
 from typing import Any, Optional
 
-from .gbnf import (
-    BUILTIN_RULES,
-    MAX_INT_DIGITS,
-    GbnfRules,
-    escape_char,
-    gbnf_literal,
-    kv_sequence,
-    sanitize_name,
+import jsonschema
+
+from .gbnf import BUILTIN_RULES, GbnfRules, escape_char, gbnf_literal, kv_sequence, ranges_class, sanitize_name
+from .number_range import decimal_range, integer_range
+from .regex_gbnf import VALID, PatternRules, UnsupportedPattern, chars_ranges, json_raw, subtract
+from .schema_merge import (
+    ANNOTATIONS,
+    FAMILIES,
+    NOT_ENFORCED,
+    TYPES,
+    Merger,
+    SchemaError,
+    is_number,
+    normalize_bounds,
 )
+from .string_formats import format_rules
+
+__all__ = ["GbnfBuilder", "SchemaError", "integer_range"]
+
+# The value rules of a Python-literal body (NAME.call(k=v)): True/False/None, JSON otherwise.
+PYTHON_RULES = {
+    "py-boolean": '"True" | "False"',
+    "py-none": '"None"',
+    "py-value": "py-object | py-array | string | number | py-boolean | py-none",
+    "py-object": '"{" ws (string ws ":" ws py-value ws ("," ws string ws ":" ws py-value ws)*)? "}"',
+    "py-array": '"[" ws (py-value ws ("," ws py-value ws)*)? "]"',
+}
 
 
 class GbnfBuilder(GbnfRules):
-    """GBNF rules, plus rules for JSON values valid against a JSON Schema."""
+    """GBNF rules, plus rules for JSON values valid against a JSON Schema; `warnings` lists what
+    the grammar does not enforce."""
 
-    def add_schema(self, schema: Any, name: str, root: Any = None) -> str:
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings: list[str] = []
+
+    def add_schema(self, schema: Any, name: str, root: Any = None, *, python: bool = False, label: str = "") -> str:
         """A rule matching JSON values valid against `schema`; returns its name.
 
         `$ref`s (`#/$defs/...`, `#/definitions/...`) resolve against `root`, by default `schema`.
+        `python`: values are written as Python literals (True, False, None). `label` starts each
+        warning and error (e.g. "tools[0] get_weather").
         """
         document = schema if root is None else root
-        return _SchemaVisitor(self, document).visit(schema, sanitize_name(name))
+        return _SchemaVisitor(self, document, label or name, python).visit(schema, sanitize_name(name), "")
+
+    def add_arguments(self, schema: Any, tool: str, *, label: str = "") -> str:
+        """The rule for a tool's arguments: a JSON object valid against its parameters schema.
+
+        Raises `SchemaError` when the schema cannot describe an object.
+        """
+        label = label or tool
+        if not isinstance(schema, dict):
+            schema = {"type": "object"}
+        kinds = schema.get("type")
+        if kinds is not None and "object" not in ([kinds] if isinstance(kinds, str) else kinds):
+            raise SchemaError(f"{label}: the parameters schema must describe a JSON object, not `type: {json.dumps(kinds)}`")
+        return self.add_schema({**schema, "type": "object"}, f"{tool}-args", schema, label=label)
+
+    def python_rule(self, name: str) -> str:
+        for rule, body in PYTHON_RULES.items():
+            self.rules.setdefault(rule, body)
+        return name
 
 
-def _alt(parts: Sequence[str]) -> str:
-    """Alternation of GBNF sequences, grouped for use inside a sequence."""
+def _alt(parts: list[str]) -> str:
     unique = list(dict.fromkeys(parts))
-    if len(unique) == 1:
-        return unique[0]  # a sequence inside a sequence needs no group
-    return "(" + " | ".join(p if p else '""' for p in unique) + ")"
-
-
-# -- integer ranges ------------------------------------------------------------------------------
-
-
-def _digit_class(lo: int, hi: int) -> str:
-    return f'"{lo}"' if lo == hi else f"[{lo}-{hi}]"
-
-
-def _digits(n: int) -> str:
-    return "" if n == 0 else (" [0-9]" if n == 1 else f" [0-9]{{{n}}}")
-
-
-def _same_length_range(lo: str, hi: str) -> list[str]:
-    """Alternatives matching the decimal numbers between lo and hi (strings of equal length)."""
-    n = len(lo)
-    if lo == hi:
-        return [f'"{lo}"']
-    rest = n - 1
-    lo_rest_min = lo[1:] == "0" * rest
-    hi_rest_max = hi[1:] == "9" * rest
-    if lo[0] == hi[0]:
-        return [f'"{lo[0]}" ' + _alt(_same_length_range(lo[1:], hi[1:]))]
-    alts: list[str] = []
-    first_mid, last_mid = int(lo[0]) + 1, int(hi[0]) - 1
-    if lo_rest_min:
-        first_mid -= 1
-    else:
-        alts.append(f'"{lo[0]}" ' + _alt(_same_length_range(lo[1:], "9" * rest)))
-    if hi_rest_max:
-        last_mid += 1
-    if first_mid <= last_mid:
-        alts.append(_digit_class(first_mid, last_mid) + _digits(rest))
-    if not hi_rest_max:
-        alts.append(f'"{hi[0]}" ' + _alt(_same_length_range("0" * rest, hi[1:])))
-    return alts
-
-
-def _natural_range(lo: int, hi: Optional[int]) -> list[str]:
-    """Alternatives for the integers lo..hi (hi None: unbounded), lo >= 0, no leading zeros."""
-    alts: list[str] = []
-    lo_len = len(str(lo))
-    top_len = len(str(hi)) if hi is not None else max(lo_len, MAX_INT_DIGITS)
-    for length in range(lo_len, top_len + 1):
-        start = lo if length == lo_len else 10 ** (length - 1)
-        end = hi if (hi is not None and length == top_len) else 10**length - 1
-        if hi is None and length > lo_len:
-            # every longer number qualifies: one rule for all remaining lengths
-            alts.append(f"[1-9] [0-9]{{{length - 1},{top_len - 1}}}")
-            break
-        alts.extend(_same_length_range(str(start), str(end)))
-    return alts
-
-
-def integer_range(lo: Optional[int], hi: Optional[int]) -> str:
-    """A GBNF expression for the JSON integers in [lo, hi] (None: unbounded on that side)."""
-    parts: list[str] = []
-    if lo is None or lo < 0:
-        # negative numbers, written as "-" and a magnitude in [mag_lo, mag_hi]
-        mag_lo = 1 if hi is None or hi >= 0 else -hi
-        mag_hi = None if lo is None else -lo
-        parts.append('"-" ' + _alt(_natural_range(mag_lo, mag_hi)))
-    if hi is None or hi >= 0:
-        parts.extend(_natural_range(max(lo or 0, 0), hi))
-    return "(" + " | ".join(parts) + ")"
-
-
-def _integer_bounds(schema: dict[str, Any]) -> tuple[Optional[int], Optional[int]]:
-    lo: Optional[int] = None
-    hi: Optional[int] = None
-
-    def raise_lo(value: int) -> None:
-        nonlocal lo
-        lo = value if lo is None else max(lo, value)
-
-    def lower_hi(value: int) -> None:
-        nonlocal hi
-        hi = value if hi is None else min(hi, value)
-
-    minimum, maximum = schema.get("minimum"), schema.get("maximum")
-    ex_min, ex_max = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
-    if _is_number(minimum):
-        # draft 4 spells an exclusive bound as a boolean next to minimum/maximum
-        raise_lo(math.floor(minimum) + 1 if ex_min is True else math.ceil(minimum))
-    if _is_number(maximum):
-        lower_hi(math.ceil(maximum) - 1 if ex_max is True else math.floor(maximum))
-    if _is_number(ex_min):
-        raise_lo(math.floor(ex_min) + 1)
-    if _is_number(ex_max):
-        lower_hi(math.ceil(ex_max) - 1)
-    return lo, hi
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# -- schema walking ------------------------------------------------------------------------------
-
-_OBJECT_KEYS = ("properties", "additionalProperties", "required")
-_ARRAY_KEYS = ("items", "prefixItems", "minItems", "maxItems")
+    return unique[0] if len(unique) == 1 else " | ".join(unique)
 
 
 class _SchemaVisitor:
-    def __init__(self, builder: GbnfRules, root: Any) -> None:
+    def __init__(self, builder: GbnfBuilder, root: Any, label: str, python: bool) -> None:
         self.b = builder
         self.root = root
+        self.label = label
+        self.python = python
         self.refs: dict[str, str] = {}
+        self.merger = Merger(self._resolve, lambda message: self._error("", message))
+        self.patterns = PatternRules(builder.add_rule, gbnf_literal, ranges_class)
 
-    def visit(self, schema: Any, name: str) -> str:
-        if schema is True or schema is False or not isinstance(schema, dict) or not schema:
-            return "value"  # {} / true: anything; false and junk: best effort, anything
+    # .. reporting
+
+    def _where(self, path: str) -> str:
+        return f" at {path}" if path else ""
+
+    def _error(self, path: str, message: str) -> SchemaError:
+        return SchemaError(f"{self.label}: {message}{self._where(path)}: no value satisfies the schema")
+
+    def _warn(self, path: str, keyword: str, detail: str = "is not enforced by the grammar") -> None:
+        line = f"{self.label}: `{keyword}`{self._where(path)} {detail}"
+        if line not in self.b.warnings:
+            self.b.warnings.append(line)
+
+    def _builtin(self, name: str) -> str:
+        if not self.python or name not in ("value", "object", "array", "boolean", "null"):
+            return name
+        return self.b.python_rule({"null": "py-none"}.get(name, f"py-{name}"))
+
+    # .. the walk
+
+    def visit(self, schema: Any, name: str, path: str) -> str:
+        if schema is True or schema == {}:
+            return self._builtin("value")
+        if schema is False:
+            raise self._error(path, "`false`")
+        if not isinstance(schema, dict):
+            raise SchemaError(f"{self.label}: not a JSON Schema{self._where(path)}: {json.dumps(schema, default=str)[:60]}")
+        schema = normalize_bounds(schema)
+        for keyword in NOT_ENFORCED:
+            if keyword in schema:
+                self._warn(path, keyword)
+        for pattern in schema.get("x-patterns") or []:
+            self._warn(path, "pattern", f"{json.dumps(pattern)} is not enforced next to another pattern")
         if "$ref" in schema:
-            return self._ref(schema, name)
-        if "const" in schema:
-            return self.b.add_rule(name, self._json_literal(schema["const"]))
-        if isinstance(schema.get("enum"), list) and schema["enum"]:
-            options = dict.fromkeys(self._json_literal(v) for v in schema["enum"])
-            return self.b.add_rule(name, " | ".join(f"({o})" if " " in o else o for o in options))
-        for key in ("anyOf", "oneOf"):
-            if isinstance(schema.get(key), list) and schema[key]:
-                return self._union(schema, key, name)
+            return self._ref(schema, name, path)
         if isinstance(schema.get("allOf"), list):
-            return self.visit(self._merge_all_of(schema), name)
+            rest = {k: v for k, v in schema.items() if k != "allOf"}
+            return self.visit(self._merge([rest, *schema["allOf"]], path), name, path)
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list):
+                return self._union(schema, key, name, path)
+        if schema.get("nullable") is True:
+            rest = {k: v for k, v in schema.items() if k != "nullable"}
+            options = [self.visit(rest, f"{name}-value", path), self._builtin("null")]
+            return self.b.add_rule(name, _alt(options))
+        if "const" in schema:
+            return self.b.add_rule(name, self._literal(self._allowed([schema["const"]], schema, "const", path)[0]))
+        if "enum" in schema:
+            values = schema["enum"] if isinstance(schema["enum"], list) else []
+            options = [self._literal(v) for v in self._allowed(values, schema, "enum", path)]
+            return self.b.add_rule(name, " | ".join(f"({o})" if " " in o else o for o in dict.fromkeys(options)))
+        kinds = self._kinds(schema, path)
+        if kinds is None:
+            return self._builtin("value")
+        if len(kinds) > 1:
+            alts = []
+            for kind in kinds:
+                try:
+                    alts.append(self.visit({**schema, "type": kind}, f"{name}-{kind}", path))
+                except SchemaError:
+                    continue  # an empty branch of a union is no problem while another is not
+            if not alts:
+                raise self._error(path, f"`type` {json.dumps(kinds)}")
+            return self.b.add_rule(name, _alt(alts))
+        return self._typed(schema, kinds[0], name, path)
+
+    def _kinds(self, schema: dict[str, Any], path: str) -> Optional[list[str]]:
         kind = schema.get("type")
-        if isinstance(kind, list):
-            kinds = [k for k in kind if isinstance(k, str)] or ["value"]
-            alts = [self.visit({**schema, "type": k}, f"{name}-{k}") for k in kinds]
-            return self.b.add_rule(name, " | ".join(dict.fromkeys(alts)))
         if kind is None:
-            if any(k in schema for k in _OBJECT_KEYS):
-                kind = "object"
-            elif any(k in schema for k in _ARRAY_KEYS):
-                kind = "array"
+            found = [family for family, keys in FAMILIES.items() if any(k in schema for k in keys)]
+            return found or None
+        kinds = [kind] if isinstance(kind, str) else kind
+        if not isinstance(kinds, list) or not kinds:
+            raise self._error(path, f"`type` {json.dumps(kind)}")
+        for k in kinds:
+            if k not in TYPES:
+                raise SchemaError(f"{self.label}: unknown `type` {json.dumps(k)}{self._where(path)}")
+        return list(dict.fromkeys(kinds))
+
+    def _typed(self, schema: dict[str, Any], kind: str, name: str, path: str) -> str:
         if kind == "object":
-            return self._object(schema, name)
+            return self._object(schema, name, path)
         if kind == "array":
-            return self._array(schema, name)
+            return self._array(schema, name, path)
         if kind == "string":
-            return self._string(schema, name)
+            return self._string(schema, name, path)
         if kind == "integer":
-            lo, hi = _integer_bounds(schema)
-            if lo is None and hi is None:
-                return "integer"
-            if lo is not None and hi is not None and lo > hi:
-                return "integer"  # unsatisfiable bounds: best effort
-            return self.b.add_rule(name, integer_range(lo, hi)[1:-1])
+            return self._integer(schema, name, path)
         if kind == "number":
-            return self._number(schema, name)
-        if kind in ("boolean", "null"):
-            return kind
-        return "value"
+            return self._number(schema, name, path)
+        return self._builtin(kind)
 
-    # each helper returns a rule name
+    def _allowed(self, values: list[Any], schema: dict[str, Any], keyword: str, path: str) -> list[Any]:
+        """The `enum`/`const` values that the rest of the schema accepts (jsonschema decides)."""
+        rest = {k: v for k, v in schema.items() if k not in ("enum", "const") and not k.startswith("x-")}
+        try:
+            check = jsonschema.Draft202012Validator(rest, format_checker=jsonschema.FormatChecker())
+            kept = [v for v in values if check.is_valid(v)]
+        except (jsonschema.SchemaError, jsonschema.exceptions.RefResolutionError, Exception):  # noqa: BLE001
+            kept = list(values)  # the rest is unreadable to jsonschema: keep the listed values
+        if not kept:
+            raise self._error(path, f"`{keyword}`" + (" is empty" if not values else " has no value the rest of the schema allows"))
+        return kept
 
-    def _json_literal(self, value: Any) -> str:
+    def _literal(self, value: Any) -> str:
         """One exact JSON value; containers allow the usual whitespace between their tokens."""
         if isinstance(value, dict):
             members = ' "," ws '.join(
-                f'{gbnf_literal(json.dumps(str(k), ensure_ascii=False))} ws ":" ws '
-                f"{self._json_literal(v)} ws"
-                for k, v in value.items()
+                f'{gbnf_literal(_json(str(k)))} ws ":" ws {self._literal(v)} ws' for k, v in value.items()
             )
             return f'"{{" ws {members} "}}"' if members else '"{" ws "}"'
         if isinstance(value, list):
-            elements = ' "," ws '.join(f"{self._json_literal(v)} ws" for v in value)
+            elements = ' "," ws '.join(f"{self._literal(v)} ws" for v in value)
             return f'"[" ws {elements} "]"' if elements else '"[" ws "]"'
-        return gbnf_literal(json.dumps(value, ensure_ascii=False))
+        if self.python and (value is None or isinstance(value, bool)):
+            return gbnf_literal({None: "None", True: "True", False: "False"}[value])
+        return gbnf_literal(_json(value))
 
-    def _ref(self, schema: dict[str, Any], name: str) -> str:
-        ref = schema["$ref"]
-        if ref in self.refs:
-            return self.refs[ref]
-        target = self._resolve(ref)
-        if target is None:
-            return "value"
-        rule = self.b.reserve(f"ref-{ref.rsplit('/', 1)[-1]}")
-        self.refs[ref] = rule
-        siblings = {k: v for k, v in schema.items() if k != "$ref"}
-        if siblings and isinstance(target, dict):
-            target = {**target, **siblings}
-        inner = self.visit(target, f"{rule}-value")
-        self.b.define(rule, inner)
-        return rule
+    # .. references and combinations
 
     def _resolve(self, ref: Any) -> Any:
         if not isinstance(ref, str) or not ref.startswith("#"):
@@ -240,73 +242,136 @@ class _SchemaVisitor:
                 return None
         return node
 
-    def _union(self, schema: dict[str, Any], key: str, name: str) -> str:
+    def _ref(self, schema: dict[str, Any], name: str, path: str) -> str:
+        ref = schema["$ref"]
+        siblings = {k: v for k, v in schema.items() if k != "$ref" and k not in ANNOTATIONS}
+        target = self._resolve(ref)
+        if target is None:
+            raise SchemaError(f"{self.label}: `$ref` {json.dumps(ref)} cannot be resolved{self._where(path)}")
+        if siblings:  # the reference and its siblings both apply
+            return self.visit(self._merge([siblings, {"$ref": ref}], path), name, path)
+        if ref in self.refs:
+            return self.refs[ref]
+        rule = self.b.reserve(f"ref-{ref.rsplit('/', 1)[-1]}")
+        self.refs[ref] = rule
+        self.b.define(rule, self.visit(target, f"{rule}-value", ref))
+        return rule
+
+    def _merge(self, parts: list[Any], path: str) -> dict[str, Any]:
+        self.merger.fail = lambda message: self._error(path, message)
+        return self.merger.merge(parts)
+
+    def _union(self, schema: dict[str, Any], key: str, name: str, path: str) -> str:
         siblings = {k: v for k, v in schema.items() if k != key}
         alts = []
         for i, option in enumerate(schema[key]):
-            if siblings and isinstance(option, dict):
-                option = self._merge([siblings, option])
-            alts.append(self.visit(option, f"{name}-{i}"))
-        return self.b.add_rule(name, " | ".join(dict.fromkeys(alts)))
+            try:
+                merged = self._merge([siblings, option], path) if siblings else option
+                alts.append(self.visit(merged, f"{name}-{i}", f"{path}.{key}[{i}]".lstrip(".")))
+            except SchemaError:
+                continue  # an option no value satisfies is left out
+        if not alts:
+            raise self._error(path, f"every option of `{key}`")
+        if (key == "oneOf" or schema.get("x-oneOf")) and len(alts) > 1:
+            self._warn(path, "oneOf", "is enforced as anyOf (that exactly one option matches is not enforced)")
+        return self.b.add_rule(name, _alt(alts))
 
-    def _merge_all_of(self, schema: dict[str, Any]) -> dict[str, Any]:
-        parts = [{k: v for k, v in schema.items() if k != "allOf"}]
-        for part in schema["allOf"]:
-            if isinstance(part, dict) and "$ref" in part:
-                resolved = self._resolve(part["$ref"])
-                part = resolved if isinstance(resolved, dict) else {}
-            if isinstance(part, dict):
-                parts.append(part)
-        return self._merge(parts)
+    # .. objects
 
-    @staticmethod
-    def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-        """Shallow merge of schemas; objects get the union of properties and required keys."""
-        merged: dict[str, Any] = {}
-        properties: dict[str, Any] = {}
-        required: list[str] = []
-        for part in parts:
-            for key, value in part.items():
-                if key == "properties" and isinstance(value, dict):
-                    properties.update(value)
-                elif key == "required" and isinstance(value, list):
-                    required += [r for r in value if r not in required]
-                elif key == "additionalProperties" and merged.get(key) is False:
-                    continue  # the strictest wins
-                else:
-                    merged[key] = value
-        if properties:
-            merged["properties"] = properties
-        if required:
-            merged["required"] = required
-        return merged
-
-    def _object(self, schema: dict[str, Any], name: str) -> str:
+    def _object(self, schema: dict[str, Any], name: str, path: str) -> str:
         properties = schema.get("properties")
-        properties = properties if isinstance(properties, dict) else {}
-        required = set(schema.get("required") or [])
+        properties = dict(properties) if isinstance(properties, dict) else {}
+        required = [r for r in (schema.get("required") or []) if isinstance(r, str)]
         extra = schema.get("additionalProperties")
         if extra is None:
             # tool arguments: keep the model to the declared keys when there are any
             extra = not isinstance(schema.get("properties"), dict)
-        if not properties and extra is True:
-            return "object"
+        for key in required:
+            if key not in properties:
+                if extra is False:
+                    raise self._error(path, f"`required` key {key!r} is not in `properties` and `additionalProperties` is false")
+                properties[key] = extra if isinstance(extra, dict) else {}
+        low, high = schema.get("minProperties"), schema.get("maxProperties")
+        low = low if isinstance(low, int) and not isinstance(low, bool) and low > 0 else 0
+        high = high if isinstance(high, int) and not isinstance(high, bool) and high >= 0 else None
+        if high is not None and (low > high or len(set(required)) > high):
+            raise self._error(path, f"`maxProperties` {high} (with `minProperties` {low}, {len(required)} required)")
+        if not properties and extra is True and not low and high is None:
+            return self._builtin("object")
         kvs: list[tuple[str, bool]] = []
         for key, sub in properties.items():
+            sub_path = f"{path}.properties.{key}".lstrip(".")
             if sub is False:
+                if key in required:
+                    raise self._error(sub_path, "a required property with schema `false`")
                 continue
-            value = self.visit(sub, f"{name}-{key}")
-            kv = self.b.add_rule(
-                f"{name}-{key}-kv", f'{gbnf_literal(json.dumps(key, ensure_ascii=False))} ws ":" ws {value} ws'
-            )
+            try:
+                value = self.visit(sub, f"{name}-{key}", sub_path)
+            except SchemaError:
+                if key in required:
+                    raise
+                continue  # an optional property no value satisfies is left out
+            kv = self.b.add_rule(f"{name}-{key}-kv", f'{gbnf_literal(_json(key))} ws ":" ws {value} ws')
             kvs.append((kv, key in required))
         extra_kv: Optional[str] = None
         if extra is not False:
-            extra_value = "value" if extra is True else self.visit(extra, f"{name}-additional")
+            extra_value = self._builtin("value") if extra is True else self.visit(extra, f"{name}-additional", f"{path}.additionalProperties".lstrip("."))
             key = self._string_except(list(properties), f"{name}-additional-key")
             extra_kv = self.b.add_rule(f"{name}-additional-kv", f'{key} ws ":" ws {extra_value} ws')
-        members = kv_sequence(self.b, kvs, name, extra_kv)
+        if not low and high is None:
+            members = kv_sequence(self.b, kvs, name, extra_kv)
+        else:
+            members = self._counted(kvs, extra_kv, low, high, name, path)
         return self.b.add_rule(name, " ".join(p for p in ('"{" ws', members, '"}"') if p))
+
+    def _counted(self, items: list[tuple[str, bool]], extra: Optional[str], low: int, high: Optional[int], name: str, path: str) -> str:
+        """Members in order with low..high of them present (minProperties/maxProperties)."""
+        cap = max(low, high or 0)
+        memo: dict[tuple[int, int, bool], Optional[str]] = {}
+
+        def rest(i: int, count: int, after: bool) -> Optional[str]:
+            key = (i, min(count, cap), after)
+            if key in memo:
+                return memo[key]
+            sep = '"," ws ' if after else ""
+            result: Optional[str]
+            if high is not None and count > high:
+                result = None
+            elif i == len(items):
+                need = max(0, low - count)
+                room = None if high is None else high - count
+                if extra is None:
+                    result = "" if need == 0 else None
+                elif room == 0:
+                    result = ""
+                elif after:
+                    bound = f"{{{need},{'' if room is None else room}}}"
+                    result = f'("," ws {extra}){bound}'.replace("{0,}", "*")
+                elif need == 0:
+                    more = "*" if room is None else f"{{0,{room - 1}}}"
+                    result = f'({extra} ("," ws {extra}){more})?'
+                else:
+                    more = f"{{{need - 1},{'' if room is None else room - 1}}}"
+                    result = f'{extra} ("," ws {extra}){more}'
+            else:
+                rule, is_required = items[i]
+                taken_rest = rest(i + 1, count + 1, True)
+                taken = None if taken_rest is None else f"{sep}{rule} {taken_rest}".strip()
+                skipped = None if is_required else rest(i + 1, count, after)
+                options = [o for o in (taken, skipped) if o is not None]
+                if not options:
+                    result = None
+                elif len(options) == 1:
+                    result = options[0]
+                else:
+                    result = self.b.add_rule(f"{name}-n{i}-{min(count, cap)}{'-a' if after else ''}", " | ".join(o or '""' for o in options))
+            memo[key] = result
+            return result
+
+        members = rest(0, 0, False)
+        if members is None:
+            raise self._error(path, f"`minProperties` {low}" + ("" if high is None else f" / `maxProperties` {high}"))
+        return members
 
     def _string_except(self, keys: list[str], name: str) -> str:
         """A JSON string other than the given keys (so an additional key never repeats a declared one).
@@ -314,37 +379,46 @@ class _SchemaVisitor:
         Keys that need escaping in JSON are not excluded (best effort), nor are keys written with
         \\u escapes.
         """
-        plain = sorted(k for k in keys if json.dumps(k, ensure_ascii=False)[1:-1] == k)
+        plain = sorted(k for k in keys if _json(k)[1:-1] == k)
         if not plain:
             return "string"
         rest = self.b.add_rule("string-rest", 'char* "\\""')
-        escape = '"\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+        escape = BUILTIN_RULES["char"].split(" | ", 1)[1]
 
         def node(prefix: str) -> str:
             children = sorted({k[len(prefix)] for k in plain if k.startswith(prefix) and len(k) > len(prefix)})
             alts = [] if prefix in plain else ['"\\""']
             alts += [f"{gbnf_literal(c)} {node(prefix + c)}" for c in children]
-            other = "".join(escape_char(c, True) for c in children)
-            alts.append(f'[^"\\\\\\x7F\\x00-\\x1F{other}] {rest}')
+            plain_char = ranges_class(subtract(json_raw(VALID), chars_ranges("".join(children))))
+            alts.append(f"{plain_char} {rest}")
             alts.append(f"{escape} {rest}")
             return self.b.add_rule(f"{name}-{len(prefix)}", " | ".join(alts))
 
         return self.b.add_rule(name, f'"\\"" {node("")}')
 
-    def _array(self, schema: dict[str, Any], name: str) -> str:
+    # .. arrays
+
+    def _array(self, schema: dict[str, Any], name: str, path: str) -> str:
         min_items = schema.get("minItems", 0)
         max_items = schema.get("maxItems")
         min_items = min_items if isinstance(min_items, int) and min_items > 0 else 0
         max_items = max_items if isinstance(max_items, int) and max_items >= 0 else None
+        if max_items is not None and min_items > max_items:
+            raise self._error(path, f"`minItems` {min_items} > `maxItems` {max_items}")
         prefix = schema.get("prefixItems")
         items = schema.get("items")
         if isinstance(items, list):  # draft 4-2019 tuple form
             prefix, items = items, schema.get("additionalItems", True)
         if isinstance(prefix, list) and prefix:
-            return self._tuple(prefix, items, min_items, max_items, name)
-        item = self.visit(items if items is not None else {}, f"{name}-item")
+            return self._tuple(prefix, items, min_items, max_items, name, path)
         if max_items == 0:
             return self.b.add_rule(name, '"[" ws "]"')
+        try:
+            item = self.visit(items if items is not None else {}, f"{name}-item", f"{path}.items".lstrip("."))
+        except SchemaError:
+            if min_items:
+                raise
+            return self.b.add_rule(name, '"[" ws "]"')  # no item fits: only the empty array does
         more_max = "" if max_items is None else str(max_items - 1)
         more = f'("," ws {item} ws){{{max(min_items - 1, 0)},{more_max}}}'
         more = more.replace("{0,}", "*")
@@ -352,17 +426,24 @@ class _SchemaVisitor:
         body = f'"[" ws {seq} "]"' if min_items > 0 else f'"[" ws ({seq})? "]"'
         return self.b.add_rule(name, body)
 
-    def _tuple(
-        self, prefix: list[Any], items: Any, min_items: int, max_items: Optional[int], name: str
-    ) -> str:
-        rules = [self.visit(s, f"{name}-{i}") for i, s in enumerate(prefix)]
+    def _tuple(self, prefix: list[Any], items: Any, min_items: int, max_items: Optional[int], name: str, path: str) -> str:
+        rules = []
+        for i, sub in enumerate(prefix):
+            try:
+                rules.append(self.visit(sub, f"{name}-{i}", f"{path}.prefixItems[{i}]".lstrip(".")))
+            except SchemaError:
+                if i < min_items:
+                    raise
+                break  # the tuple stops before an element no value fits
         if max_items is not None:
             rules = rules[:max_items]
         tail = ""
-        if items is not False and (max_items is None or max_items > len(rules)):
-            extra = self.visit(items if isinstance(items, (dict, bool)) else {}, f"{name}-item")
+        if len(rules) == len(prefix) and items is not False and (max_items is None or max_items > len(rules)):
+            extra = self.visit(items if isinstance(items, (dict, bool)) else {}, f"{name}-item", f"{path}.items".lstrip("."))
             limit = "" if max_items is None else str(max_items - len(rules))
             tail = f'("," ws {extra} ws){{0,{limit}}}'.replace("{0,}", "*")
+        if min_items > len(rules) and not tail:
+            raise self._error(path, f"`minItems` {min_items} with {len(rules)} items allowed")
         # nested optionals: elements past minItems may stop the list
         body = tail
         for i in range(len(rules) - 1, -1, -1):
@@ -371,19 +452,105 @@ class _SchemaVisitor:
             body = element if i < min_items else f"({element})?"
         return self.b.add_rule(name, f'"[" ws {body} "]"')
 
-    def _string(self, schema: dict[str, Any], name: str) -> str:
+    # .. strings
+
+    def _string(self, schema: dict[str, Any], name: str, path: str) -> str:
         min_len = schema.get("minLength", 0)
         max_len = schema.get("maxLength")
         min_len = min_len if isinstance(min_len, int) and min_len > 0 else 0
         max_len = max_len if isinstance(max_len, int) and max_len >= 0 else None
-        if min_len == 0 and max_len is None:
-            return "string"  # pattern and format are not enforced (best effort: any string)
+        if max_len is not None and min_len > max_len:
+            raise self._error(path, f"`minLength` {min_len} > `maxLength` {max_len}")
+        lengths = bool(min_len or max_len is not None)
+        fmt = schema.get("format")
+        if isinstance(fmt, str):
+            rules = format_rules(fmt)
+            if rules:
+                for key in ("pattern",) + (("minLength", "maxLength") if lengths else ()):
+                    if key in schema:
+                        self._warn(path, key, f"is not enforced next to `format: {fmt}`")
+                for rule, body in rules.items():
+                    self.b.rules.setdefault(rule, body)
+                return self.b.add_rule(name, f'"\\"" {next(iter(rules))} "\\""')
+            self._warn(path, f"format: {fmt}")
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise SchemaError(f"{self.label}: `pattern` {json.dumps(pattern)} is not a valid regular expression ({exc}){self._where(path)}") from None
+            try:
+                rule = self.patterns.pattern(pattern, name, "char")
+            except UnsupportedPattern as exc:
+                self._warn(path, "pattern", f"{json.dumps(pattern)} is not enforced by the grammar ({exc})")
+            else:
+                if lengths:
+                    self._warn(path, "minLength" if min_len else "maxLength", "is not enforced next to `pattern`")
+                return rule
+        if not lengths:
+            return "string"
         bound = f"{{{min_len},{'' if max_len is None else max_len}}}"
         return self.b.add_rule(name, f'"\\"" char{bound} "\\""')
 
-    def _number(self, schema: dict[str, Any], name: str) -> str:
-        # Bounds on non-integers are best effort: only the sign is enforced.
-        lows = [schema.get(k) for k in ("minimum", "exclusiveMinimum")]
-        if any(_is_number(v) and v >= 0 for v in lows):
-            return self.b.add_rule(name, BUILTIN_RULES["number"].replace('"-"? ', "", 1))
-        return "number"
+    # .. numbers
+
+    def _integer(self, schema: dict[str, Any], name: str, path: str) -> str:
+        lo, hi = _integer_bounds(schema)
+        if lo is None and hi is None:
+            return "integer"
+        if lo is not None and hi is not None and lo > hi:
+            raise self._error(path, "`minimum`/`maximum` (no integer between them)")
+        return self.b.add_rule(name, integer_range(lo, hi)[1:-1])
+
+    def _number(self, schema: dict[str, Any], name: str, path: str) -> str:
+        low = _tightest(schema, "minimum", "exclusiveMinimum", max)
+        high = _tightest(schema, "maximum", "exclusiveMaximum", min)
+        if low is None and high is None:
+            return "number"
+        body = decimal_range(self.b.add_rule, low, high, name)
+        if body is None:
+            raise self._error(path, "`minimum`/`maximum` (no number between them)")
+        return self.b.add_rule(name, body[1:-1] if body.startswith("(") and body.endswith(")") else body)
+
+
+def _json(value: Any) -> str:
+    """JSON text as the grammar writes it (non-ASCII kept, DEL escaped)."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _integer_bounds(schema: dict[str, Any]) -> tuple[Optional[int], Optional[int]]:
+    import math
+
+    lo: Optional[int] = None
+    hi: Optional[int] = None
+    minimum, maximum = schema.get("minimum"), schema.get("maximum")
+    ex_min, ex_max = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    for value in (minimum,):
+        if is_number(value):
+            lo = math.ceil(value) if lo is None else max(lo, math.ceil(value))
+    if is_number(ex_min):
+        bound = math.floor(ex_min) + 1
+        lo = bound if lo is None else max(lo, bound)
+    if is_number(maximum):
+        hi = math.floor(maximum) if hi is None else min(hi, math.floor(maximum))
+    if is_number(ex_max):
+        bound = math.ceil(ex_max) - 1
+        hi = bound if hi is None else min(hi, bound)
+    return lo, hi
+
+
+def _tightest(schema: dict[str, Any], inclusive: str, exclusive: str, pick) -> Optional[tuple[Decimal, bool]]:
+    """The bound that binds: (value, inclusive) from `minimum`/`exclusiveMinimum` (or maximum)."""
+    found = []
+    if is_number(schema.get(inclusive)):
+        found.append((Decimal(repr(schema[inclusive])), True))
+    if is_number(schema.get(exclusive)):
+        found.append((Decimal(repr(schema[exclusive])), False))
+    if not found:
+        return None
+    best = pick(v for v, _ in found)
+    # at the same value, the exclusive bound is the tighter one
+    return (best, all(inc for v, inc in found if v == best))
+
+
+_ = escape_char  # re-exported through chatformats.grammar for 0.1 callers

@@ -25,10 +25,12 @@ def offer(spec: Spec, tools: list[dict[str, Any]], tool_choice: Any) -> Offer:
             raise ValueError(f"tool_choice names {named!r}, which is not among the tools offered")
         found = {named: found[named]}
     # Special tools keep the regular form too (Llama 3.2 calls `python` as plain JSON).
+    # (a special tool without a begin marker has a syntax of its own only when it is called by name)
+    by_name = spec.tool_calls.body == "name"
     specials = [
         (st, [n for n in st.names if n in found])
         for st in spec.tool_calls.special_tools
-        if any(n in found for n in st.names)
+        if any(n in found for n in st.names) and (st.begin is not None or (st.body == "raw" and by_name))
     ]
     return Offer(mode, found, dict(found), specials)
 

@@ -19,6 +19,9 @@ class GrammarPlan:
     tokens: list[str] = field(default_factory=list)
     patterns: list[str] = field(default_factory=list)
     patterns_full: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the grammar does not enforce, one line each, e.g. "tools[0] get_weather: `multipleOf`
+    is not enforced by the grammar" (for the server to pass on)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for JSON output and snapshots)."""

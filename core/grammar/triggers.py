@@ -1,4 +1,9 @@
-"""Lazy-grammar triggers derived from a spec's tool-call shape (when `spec.triggers` lists none)."""
+"""Lazy-grammar triggers derived from a spec's compiled shape (when `spec.triggers` lists none).
+
+A trigger marks where the grammar takes over, so it is always a prefix of the call text the
+grammar describes: the opening core of the first piece (a literal marker's text up to its trailing
+whitespace, which the grammar then requires).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import json
 import re
 from typing import Any, Optional
 
-from ..spec import Spec, ToolCalls, Triggers
+from ..spec import Spec, Triggers
+from ..spec.shape import WS_CHARS, Mark, Shape, compile_shape
 from .offer import Offer, offer
 
 
@@ -23,23 +29,30 @@ def derive_triggers(
     if given.words or given.tokens or given.patterns or given.patterns_full or not tools:
         return given
     choice = "auto" if tool_choice in (None, "none", "required") else tool_choice
-    return Triggers(**derived_triggers(spec.tool_calls, offer(spec, tools, choice)), lazy=given.lazy)
+    shape = compile_shape(spec)
+    return Triggers(**derived_triggers(shape, offer(spec, tools, choice)), lazy=given.lazy)
 
 
-def trigger_words(tc: ToolCalls, offered: Offer) -> list[str]:
+def _word(mark: Mark) -> str:
+    """Where a marker can start the grammar: its core, up to any trailing whitespace."""
+    return mark.core.rstrip(WS_CHARS)
+
+
+def trigger_words(shape: Shape, offered: Offer) -> list[str]:
     """Literal words that start the tool-call text (section, call or special begin)."""
     words: list[str] = []
-    if tc.implicit_prefix and tc.body == "name" and tc.name_body is not None:
+    if shape.implicit_prefix and shape.body == "name":
         for name in _name_body_names(offered):
-            words.append(tc.implicit_prefix + name + tc.name_body.name_suffix)
-    elif not tc.anchored:
-        first = (tc.section.begin or tc.call.begin).strip()
+            words.append(shape.implicit_prefix + name + shape.suffix.text)
+    elif not shape.anchored:
+        first = _word(shape.first_open)
         if first:
             words.append(first)
     for st, _ in offered.specials:
-        if st.begin and st.begin.strip():
-            words.append(st.begin.strip())
-    return list(dict.fromkeys(words))
+        special = next(s for s in shape.specials if s.tool is st)
+        if special.open:
+            words.append(special.open.rstrip(WS_CHARS))
+    return list(dict.fromkeys(w for w in words if w))
 
 
 def _name_body_names(offered: Offer) -> list[str]:
@@ -50,29 +63,28 @@ def _name_body_names(offered: Offer) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def derived_triggers(tc: ToolCalls, offered: Offer) -> dict[str, list[str]]:
+def derived_triggers(shape: Shape, offered: Offer) -> dict[str, list[str]]:
     """Triggers derived from the tool-call shape (ignoring spec.triggers)."""
-    words = trigger_words(tc, offered)
+    words = trigger_words(shape, offered)
     full: list[str] = []
-    if tc.implicit_prefix and tc.body == "name" and tc.name_body is not None:
+    if shape.implicit_prefix and shape.body == "name":
         names = "|".join(regex_escape(n) for n in _name_body_names(offered))
-        suffix = regex_escape(tc.name_body.name_suffix)
-        full.append(rf"^\s*((?:{names}){suffix})[\s\S]*$")
-    elif tc.anchored or not (tc.section.begin or tc.call.begin).strip():
-        full.append(rf"^\s*({_start_regex(tc)})[\s\S]*$")
+        full.append(rf"^\s*((?:{names}){regex_escape(shape.suffix.text)})[\s\S]*$")
+    elif shape.anchored or not _word(shape.first_open):
+        full.append(rf"^\s*({_start_regex(shape)})[\s\S]*$")
     return {"words": words, "tokens": [], "patterns": [], "patterns_full": full}
 
 
-def _start_regex(tc: ToolCalls) -> str:
+def _start_regex(shape: Shape) -> str:
     """A regex for the start of the tool-call text (where the grammar takes over)."""
-    first = tc.section.begin or tc.call.begin
-    if first.strip():
-        return _regex_marker(first.lstrip())
-    start = r"\[\s*" if tc.array else ""
-    body = tc.json_body
+    first = _word(shape.first_open)
+    if first:
+        return regex_escape(first)
+    start = r"\[\s*" if shape.array else ""
+    body = shape.json_body
     start += r"\{\s*"
-    if body.id_key:
-        start += rf'(?:{regex_escape(json.dumps(body.id_key))}\s*:\s*"[^"]*"\s*,\s*)?'
+    if shape.id_key and shape.ids_written:
+        start += rf'(?:{regex_escape(json.dumps(shape.id_key))}\s*:\s*"[^"]*"\s*,\s*)?'
     fixed = "".join(
         rf"(?:{regex_escape(json.dumps(k))}\s*:\s*{regex_escape(json.dumps(v))}\s*,\s*)?"
         for k, v in body.optional_fields.items()
@@ -84,8 +96,3 @@ def regex_escape(text: str) -> str:
     """Escape for std::regex (ECMAScript): the metacharacters, and \\n \\r \\t for readability."""
     escaped = re.sub(r"[.^$|()*+?\[\]{}\\]", lambda m: "\\" + m.group(0), text)
     return escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-
-
-def _regex_marker(text: str) -> str:
-    """A marker as a regex: its whitespace runs may be any whitespace."""
-    return r"\s*".join(regex_escape(part) for part in re.split(r"\s+", text))

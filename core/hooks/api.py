@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from ..grammar import NO_GRAMMAR, GrammarPlan
-from ..prompt import ValidRequest, validate_request, validate_tool_choice, validate_tools
+from ..grammar import NO_GRAMMAR, GrammarPlan, SchemaError, reply_grammar
+from ..prompt import (
+    RequestError,
+    ValidRequest,
+    validate_request,
+    validate_response_format,
+    validate_tool_choice,
+    validate_tools,
+)
 from .format import Format
 from .registry import Registry, get_registry
 
@@ -66,18 +73,27 @@ def plan(
     in_reasoning: bool = False,
     registry: Optional[Registry] = None,
     validate: bool = True,
+    response_format: Optional[dict[str, Any]] = None,
 ) -> Optional[GrammarPlan]:
     """The grammar and triggers for a request, or None when it needs no grammar.
 
     `tools` and `tool_choice` are checked as a request's are (`RequestError`). The grammar is
     checked by llama.cpp's own GBNF parser (`validate=True`) before it is returned, because an
-    invalid grammar crashes the process inside a sampler.
+    invalid grammar crashes the process inside a sampler. A `response_format` (json_object or
+    json_schema) constrains the whole reply when no tool may be called. The plan's `warnings`
+    name what the grammar does not enforce; a schema no value satisfies is a `RequestError`.
     """
-    if not tools or tool_choice == "none":
+    response_format = validate_response_format(response_format)
+    if (not tools or tool_choice == "none") and response_format is None:
         return None
     tools = validate_tools(tools)
     tool_choice = validate_tool_choice(tool_choice, [t["function"]["name"] for t in tools])
-    request = {"tools": tools, "tool_choice": tool_choice, "parallel_tool_calls": parallel_tool_calls}
+    request = {
+        "tools": tools,
+        "tool_choice": tool_choice,
+        "parallel_tool_calls": parallel_tool_calls,
+        "response_format": response_format,
+    }
     return _plan(get_format(format, registry), request, in_reasoning, registry, validate)
 
 
@@ -89,8 +105,9 @@ def plan_request(
     registry: Optional[Registry] = None,
     validate: bool = True,
 ) -> Optional[GrammarPlan]:
-    """`plan` for the tools, tool_choice and parallel_tool_calls of a whole request (validated
-    here unless it is a `ValidRequest` already)."""
+    """`plan` for the tools, tool_choice, parallel_tool_calls and response_format of a whole
+    request (validated here unless it is a `ValidRequest` already): the tools' grammar when the
+    model may call one, else a non-lazy grammar for the whole reply when it asks for JSON."""
     if not isinstance(request, ValidRequest):
         request = validate_request(request)
     return _plan(get_format(format, registry), request, in_reasoning, registry, validate)
@@ -100,18 +117,25 @@ def _plan(
     fmt: Format, request: dict[str, Any], in_reasoning: bool, registry: Optional[Registry], validate: bool
 ) -> Optional[GrammarPlan]:
     tools, tool_choice = request["tools"], request["tool_choice"]
-    if not tools or tool_choice == "none":
-        return None
-    hook = _hook(registry)
-    triggers = hook.choose_triggers(format=fmt, tools=tools, tool_choice=tool_choice)
-    result = hook.build_grammar(
-        format=fmt,
-        tools=tools,
-        tool_choice=tool_choice,
-        parallel_tool_calls=request["parallel_tool_calls"],
-        triggers=triggers,
-        in_reasoning=in_reasoning,
-    )
+    response_format = request.get("response_format")
+    try:
+        if not tools or tool_choice == "none":
+            if response_format is None:
+                return None
+            result: Optional[GrammarPlan] = reply_grammar(fmt.spec, response_format, in_reasoning=in_reasoning)
+        else:
+            hook = _hook(registry)
+            triggers = hook.choose_triggers(format=fmt, tools=tools, tool_choice=tool_choice)
+            result = hook.build_grammar(
+                format=fmt,
+                tools=tools,
+                tool_choice=tool_choice,
+                parallel_tool_calls=request["parallel_tool_calls"],
+                triggers=triggers,
+                in_reasoning=in_reasoning,
+            )
+    except SchemaError as exc:
+        raise RequestError(str(exc)) from None
     if result is None or result is NO_GRAMMAR:
         return None
     if validate:

@@ -1,315 +1,649 @@
-"""Reading one call block at a position of the scanner's buffer (a mixin of `scanner.Scanner`).
+"""Reading one call block where an opener matched, as it streams in: a generator that yields
+whenever it needs more text (the scanner resumes it when text arrives, or ends it at the end of
+the output), so no text is ever read twice.
 
-Each reader returns the end position (and the calls read), or raises `Need` (more text could
-change the decision; only while streaming) or `Fail` (not a well-formed block: its text stays
-content). Markers match with flexible whitespace at their edges; a call is a JSON object with
-exactly the keys of the call shape (name, arguments, id, optional fields), arguments being an
-object or a JSON string holding one. Special tools: `raw` bodies run to the tool's `end` (or its
-`stop` markers, or the end of output); `python_call` bodies need a `begin` marker.
+The block follows the compiled shape (`chatformats.spec.shape`) exactly as the grammar writes it:
+markers literal, whitespace only in the shape's gaps. A call is announced once its name is known
+and validated and its arguments start (`Events.call_head`), its arguments stream as the model
+writes them, and it counts once complete (call end marker included). A block that fails keeps the
+calls completed before the failure; the rest of its text is content (a section or array that is
+never closed still gives its complete calls). Arguments are the model's own JSON text; a JSON
+string holding the arguments is decoded to the JSON text it holds; raw code and NAME.call(...)
+bodies are re-serialised (`json.dumps`), in one piece at the end of the call.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any, Optional
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Optional
 
-from ..spec import SpecialTool
-from ..spec.shape import CompiledShape, Marker, marker
-from .calls import Call, Fail, Need, as_arguments, dumps, parse_python_call
-from .events import Events
-from .json_extent import DECODER, JsonExtent
+from ..spec.shape import WS_CHARS, Junction, SpecialShape
+from .calls import Fail, dumps, parse_python_call
+from .json_reader import DONE, FAIL, NEED, JsonReader, skip_ws
+from .python_call import PythonCallReader
 
-# Flexible whitespace before a marker is capped so a retry never rescans an unbounded run.
-_WS_CAP = 256
-_NAME_CAP = 128
-_WS = re.compile(r"\s{0,%d}" % _WS_CAP)
-_NAME = re.compile(r"[\w.\-]{1,%d}" % (_NAME_CAP + 1))
-_WORD = re.compile(r"\w")
-_ARGUMENT_KEYS = ("arguments", "parameters")
+if TYPE_CHECKING:
+    from .scanner import Scanner
+
+Steps = Generator[None, None, Any]
+_NAME = re.compile(r"[\w.\-]{1,129}")
+_GAPS: dict[int, re.Pattern] = {}
+_STRICT = json.JSONDecoder(parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
 
 
-class BlockReader:
-    """Call-block readers over `self.buf`; the scanner provides the state they read."""
+def _gap_re(size: Optional[int]) -> re.Pattern:
+    found = _GAPS.get(size)
+    if found is None:
+        count = "*" if size is None else f"{{0,{size}}}"
+        found = _GAPS[size] = re.compile(f"[{re.escape(WS_CHARS)}]{count}")
+    return found
 
-    buf: str
-    c: CompiledShape
-    names: Optional[frozenset[str]]
-    out: Events
-    _json: dict[int, Any]  # start -> JsonExtent | (value, end) | False
-    _one: dict[int, tuple[int, Call]]  # start -> parsed single call
-    _seq: dict[int, list[Any]]  # start -> [end, calls] of a sequence parsed so far
-    _scan_from: dict[int, int]  # raw body start -> where the terminator search resumes
 
-    def _block(self, m: re.Match, final: bool) -> tuple[int, list[Call]]:
-        """Parse the call block whose opener `m` matched."""
-        kind, payload = self.c.opener_kinds[m.lastgroup]
-        left = self._calls_left()
-        if left is not None and left <= 0:
-            raise Fail
-        q = m.start()
-        if kind == "section":
-            return self._section(q, final)
-        if kind == "call":
-            end, call = self._single(q, final)
-            return end, [call]
-        return self._special(q, payload, final)
+def strict_object_text(text: str) -> Optional[str]:
+    """`text` stripped, when it is exactly one strict JSON object (finite numbers), else None."""
+    text = text.strip(WS_CHARS)
+    if not text.startswith("{"):
+        return None
+    reader = JsonReader(0)
+    if reader.advance(text, True) != DONE or reader.end != len(text):
+        return None
+    return text
+
+
+class Block:
+    """One call block from `start`; `step()` -> ("need", None) | ("done", (end, skip)) | ("fail", None).
+
+    `end`: where the block's text ends (after its last complete call, or its section end);
+    `skip`: a position after `end` up to which the text is plainly content (the opening marker of
+    a call that failed), or None.
+    """
+
+    def __init__(self, scanner: "Scanner", start: int, kind: str, payload: Any, sink: Any) -> None:
+        self.s = scanner
+        self.c = scanner.c
+        self.pos = start
+        self.sink = sink
+        self.last_end: Optional[int] = None  # after the last complete call of this block
+        self.skip: Optional[int] = None
+        self.n_done = 0
+        self.held_content: Optional[str] = None  # an envelope's reply text (content at its end)
+        self._gen = self._run(kind, payload)
+
+    @property
+    def buf(self) -> str:
+        return self.s.buf
+
+    @property
+    def final(self) -> bool:
+        return self.s.final
+
+    def step(self) -> tuple[str, Any]:
+        try:
+            next(self._gen)
+            return "need", None
+        except StopIteration as stop:
+            return "done", stop.value
+        except Fail:
+            if self.last_end is not None:
+                return "done", (self.last_end, self.skip)
+            return "fail", None
 
     def _calls_left(self) -> Optional[int]:
         if self.c.max_calls is None:
             return None
-        return self.c.max_calls - self.out.n_calls
+        return self.c.max_calls - self.sink.n_calls
 
+    # .. primitives
 
-    def _ws(self, i: int, final: bool) -> int:
-        j = _WS.match(self.buf, i).end()
-        if j == len(self.buf) and not final:
-            raise Need
-        return j
-
-    def _lit(self, i: int, marker: Optional[Marker], final: bool) -> int:
-        if marker is None:
-            return i
-        buf = self.buf
-        i = self._ws(i, final)
-        core = marker.core
-        if buf.startswith(core, i):
-            j = i + len(core)
-        elif not final and len(buf) - i < len(core) and core.startswith(buf[i:]):
-            raise Need
-        else:
+    def _more(self) -> Steps:
+        """Wait for more text (Fail when the output is complete)."""
+        if self.final:
             raise Fail
-        if marker.boundary:
-            if j == len(buf):
-                if not final:
-                    raise Need
-            elif _WORD.match(buf[j]):
-                raise Fail
-        return j
+        yield
 
-    def _json_at(self, i: int, final: bool, opener: str = "{") -> tuple[Any, int]:
-        buf = self.buf
-        i = self._ws(i, final)
-        if i >= len(buf) or buf[i] not in opener:
+    def lit(self, core: str) -> Steps:
+        if not core:
+            return
+        while True:
+            buf, p = self.buf, self.pos
+            if buf.startswith(core, p):
+                self.pos = p + len(core)
+                return
+            if len(buf) - p < len(core) and core.startswith(buf[p:]):
+                yield from self._more()
+                continue
             raise Fail
-        entry = self._json.get(i)
-        if entry is None:
-            if final:
-                try:
-                    entry = DECODER.raw_decode(buf, i)
-                except (ValueError, RecursionError):
-                    entry = False
-                self._json[i] = entry
+
+    def gap(self, junction: Junction) -> Steps:
+        if junction is None:
+            return
+        pattern = _gap_re(junction.max)
+        while True:
+            end = pattern.match(self.buf, self.pos).end()
+            if end == len(self.buf) and (junction.max is None or end - self.pos < junction.max) and not self.final:
+                yield
+                continue
+            self.pos = end
+            return
+
+    def ws(self) -> Steps:
+        """JSON whitespace (unbounded here: the grammar bounds what it writes)."""
+        while True:
+            self.pos = skip_ws(self.buf, self.pos)
+            if self.pos < len(self.buf) or self.final:
+                return
+            yield
+
+    def peek(self) -> Steps:
+        """The next character ("" at the end of the output)."""
+        while self.pos >= len(self.buf):
+            if self.final:
+                return ""
+            yield
+        return self.buf[self.pos]
+
+    def probe(self, pieces: list[Any]) -> Steps:
+        """Whether `pieces` (gaps and cores) match at pos, without moving (waits while undecided)."""
+        while True:
+            p, buf = self.pos, self.buf
+            undecided = False
+            for piece in pieces:
+                if piece is None or piece == "":
+                    continue
+                if isinstance(piece, str):
+                    if buf.startswith(piece, p):
+                        p += len(piece)
+                        continue
+                    if len(buf) - p < len(piece) and piece.startswith(buf[p:]) and not self.final:
+                        undecided = True
+                    break
+                end = _gap_re(piece.max).match(buf, p).end()
+                if end == len(buf) and not self.final:
+                    undecided = True
+                    break
+                p = end
             else:
-                entry = self._json[i] = JsonExtent(i)
-        if isinstance(entry, JsonExtent):
-            end = entry.advance(buf) if not final else None
-            if end is None and not final:
-                raise Need
-            try:
-                entry = DECODER.raw_decode(buf, i)
-            except (ValueError, RecursionError):
-                entry = False
-            self._json[i] = entry
-        if entry is False:
-            raise Fail
-        return entry
+                return True
+            if not undecided:
+                return False
+            yield
 
-    def _allowed(self, name: str) -> bool:
-        return self.names is None or name in self.names
-
-    def _json_call(self, obj: Any) -> Call:
-        if not isinstance(obj, dict):
-            raise Fail
-        jb = self.c.json_body
-        name = obj.get(jb.name_key)
-        if not isinstance(name, str) or not self._allowed(name):
-            raise Fail
-        if jb.arguments_key in obj:
-            arguments = obj[jb.arguments_key]
-        else:
-            key = next((k for k in _ARGUMENT_KEYS if k in obj), None)
-            if key is None or jb.arguments_key not in _ARGUMENT_KEYS:
+    def value(self, reader: Any) -> Steps:
+        """Run a value reader (JsonReader, PythonCallReader) to its end."""
+        while True:
+            status = reader.advance(self.buf, self.final)
+            if status == DONE:
+                self.pos = reader.end
+                return
+            if status == FAIL:
                 raise Fail
-            arguments = obj[key]
-        for key, value in jb.optional_fields.items():
-            if key in obj and obj[key] != value:
+            yield
+
+    # .. names
+
+    def _after_name(self, p: int, special: bool) -> Optional[int]:
+        """Where the name suffix ends if it follows at p; -1 while undecided; None if not."""
+        c, buf = self.c, self.buf
+        for piece in (c.j_name_suffix, c.suffix.core, c.j_suffix_args):
+            if piece is None or piece == "":
+                continue
+            if isinstance(piece, str):
+                if buf.startswith(piece, p):
+                    p += len(piece)
+                    continue
+                if len(buf) - p < len(piece) and piece.startswith(buf[p:]) and not self.final:
+                    return -1
+                return None
+            end = _gap_re(piece.max).match(buf, p).end()
+            if end == len(buf) and not self.final:
+                return -1
+            p = end
+        if special or c.suffix.core:
+            return p
+        # no suffix text: the arguments must start right here
+        if p >= len(buf):
+            return None if self.final else -1
+        return p if buf[p] in '{"' else None
+
+    def name(self) -> Steps:
+        """The tool name (offered names, longest first; any [\\w.-] name without tools) and its
+        suffix; returns the name."""
+        names = self.s.names_by_length
+        while True:
+            buf, p = self.buf, self.pos
+            if names is None:
+                if p >= len(buf):
+                    yield from self._more()
+                    continue
+                m = _NAME.match(buf, p)
+                if m is None or m.end() - p > 128:
+                    raise Fail
+                if m.end() == len(buf) and not self.final:
+                    yield
+                    continue
+                candidates = [m.group()]
+            else:
+                candidates = names
+            waiting = False
+            for name in candidates:
+                if buf.startswith(name, p):
+                    after = self._after_name(p + len(name), name in self.c.name_specials)
+                    if after == -1:
+                        waiting = True
+                        break
+                    if after is not None:
+                        self.pos = after
+                        return name
+                elif len(buf) - p < len(name) and name.startswith(buf[p:]) and not self.final:
+                    waiting = True
+                    break
+            if not waiting:
                 raise Fail
-        # Only the keys of the call shape: a JSON object with other keys is data, not a call.
-        allowed = {jb.name_key, jb.arguments_key, *_ARGUMENT_KEYS, *jb.optional_fields}
-        if jb.id_key:
-            allowed.add(jb.id_key)
-        if not allowed.issuperset(obj):
-            raise Fail
-        call_id = obj.get(jb.id_key) if jb.id_key else None
-        if isinstance(call_id, bool) or not isinstance(call_id, (str, int)) or call_id == "":
-            call_id = None
-        return name, dumps(as_arguments(arguments)), None if call_id is None else str(call_id)
+            yield
 
-    def _name_call(self, i: int, final: bool) -> tuple[int, Call]:
-        """NAME suffix {json} [call end], or a raw special tool in the name position."""
-        c = self.c
-        buf = self.buf
-        i = self._ws(i, final)
-        m = _NAME.match(buf, i)
-        if m is None or m.end() - i > _NAME_CAP:
-            raise Fail
-        if m.end() == len(buf) and not final:
-            raise Need
-        name = m.group()
-        if not self._allowed(name):
-            raise Fail
-        special = c.name_specials.get(name)
-        if special is not None:
-            j = m.end()
-            if c.name_suffix is not None:
-                j = self._lit(j, c.name_suffix, final)
-                if buf.startswith(c.name_suffix.trail, j):
-                    j += len(c.name_suffix.trail)
-            elif buf.startswith(c.name_suffix_raw, j):
-                j += len(c.name_suffix_raw)
-            return self._raw(j, special, name, c.call_end, final)
-        j = self._lit(m.end(), c.name_suffix, final)
-        # Arguments as an object, or as a JSON string holding one (templates that apply tojson
-        # to an already serialised string).
-        arguments, end = self._json_at(j, final, '{"')
-        arguments = as_arguments(arguments)
-        return self._lit(end, c.call_end, final), (name, dumps(arguments), None)
+    # .. arguments
 
-    def _single(self, i: int, final: bool) -> tuple[int, Call]:
-        """One call with its call markers (cached once parsed: more text cannot change it)."""
-        hit = self._one.get(i)
-        if hit is not None:
-            return hit
+    def arguments(self, name: str, call_id: Optional[str] = None) -> Steps:
+        """Arguments at pos: a JSON object (streamed) or a JSON string holding one; announces the
+        call; returns (index, arguments text)."""
+        first = yield from self.peek()
+        if first == "{":
+            index = self.sink.call_head(name, call_id)
+            text = yield from self._stream_object(index)
+            return index, text
+        if first == '"':
+            reader = JsonReader(self.pos)
+            start = self.pos
+            yield from self.value(reader)
+            inner = strict_object_text(json.loads(self.buf[start : self.pos]))
+            if inner is None:
+                raise Fail
+            return self.sink.call_head(name, call_id), inner
+        raise Fail
+
+    def _stream_object(self, index: int) -> Steps:
+        """Stream the object at pos to the call `index` as it is read; returns its text."""
+        reader = JsonReader(self.pos)
+        start = sent = self.pos
+        try:
+            while True:
+                status = reader.advance(self.buf, self.final)
+                if reader.safe > sent:
+                    self.sink.call_args(index, self.buf[sent : reader.safe])
+                    sent = reader.safe
+                if status == DONE:
+                    break
+                if status == FAIL:
+                    raise Fail
+                yield
+        except BaseException:
+            self.sink.call_abandon(index)
+            raise
+        self.pos = reader.end
+        return self.buf[start : reader.end]
+
+    # .. calls
+
+    def call(self, first: bool) -> Steps:
+        """One call with its markers; the call open core is at pos."""
         c = self.c
-        j = self._lit(i, c.call_begin, final)
+        left = self._calls_left()
+        if left is not None and left <= 0:
+            raise Fail
+        yield from self.lit(c.call_open.core)
+        yield from self.gap(c.j_open_body)
         if c.body == "name":
-            result = self._name_call(j, final)
+            name = yield from self.name()
+            special = c.name_specials.get(name)
+            if special is not None:
+                index, arguments = yield from self.raw(special, name)
+                yield from self._close_call(index, arguments, closing=False)
+                return
+            index, arguments = yield from self.arguments(name)
         else:
-            obj, end = self._json_at(j, final)
-            call = self._json_call(obj)
-            result = self._lit(end, c.call_end, final), call
-        self._one[i] = result
-        return result
+            index, arguments = yield from self.json_call()
+        yield from self._close_call(index, arguments)
 
-    def _sequence(self, i: int, final: bool) -> tuple[int, list[Call]]:
-        """One or more calls separated by the separator (and/or whitespace)."""
-        left = self._calls_left()
-        progress = self._seq.get(i)  # resume where the last attempt stopped (streaming)
-        if progress is None:
-            end, call = self._single(i, final)
-            progress = self._seq[i] = [end, [call]]
-        end, calls = progress
-        while left is None or len(calls) < left:
-            try:
-                j = self._lit(end, self.c.separator, final)
-            except Fail:
-                j = end
-            try:
-                end, call = self._single(j, final)
-            except Fail:
-                break
-            calls.append(call)
-            progress[0] = end
-        end = progress[0]
-        if left is not None and len(calls) > left:
-            raise Fail
-        return end, list(calls)
+    def _close_call(self, index: int, arguments: str, closing: bool = True) -> Steps:
+        try:
+            if closing:
+                yield from self.gap(self.c.j_body_close)
+                yield from self.lit(self.c.call_close.core)
+        except BaseException:
+            self.sink.call_abandon(index)
+            raise
+        self.sink.call_done(index, arguments)
+        self.n_done += 1
+        self.last_end = self.pos
+        self.skip = None
 
-    def _array(self, i: int, final: bool) -> tuple[int, list[Call]]:
-        items, end = self._json_at(i, final, "[")
-        if not isinstance(items, list) or not items:
-            raise Fail
-        left = self._calls_left()
-        if left is not None and len(items) > left:
-            raise Fail
-        return end, [self._json_call(item) for item in items]
-
-    def _section(self, i: int, final: bool) -> tuple[int, list[Call]]:
+    def json_call(self) -> Steps:
+        """{"name": N, "arguments": {...}, ...} with exactly the keys of the call shape; returns
+        (index, arguments text). The call is announced once its name (and id, when the model writes
+        ids) is known and its arguments start."""
         c = self.c
-        j = self._lit(i, c.section_begin, final)
-        end, calls = self._array(j, final) if c.array else self._sequence(j, final)
-        if c.section_end is not None:
+        jb = c.json_body
+        argument_keys = c.argument_keys()
+        first = yield from self.peek()
+        if first != "{":
+            raise Fail
+        self.pos += 1
+        seen: set[str] = set()
+        name: Optional[str] = None
+        call_id: Optional[str] = None
+        index: Optional[int] = None
+        arguments: Optional[str] = None
+        pending: Optional[tuple[int, int]] = None  # arguments read before the call was announced
+        wait_for_id = bool(c.id_key and c.ids_written)
+        try:
+            yield from self.ws()
+            if (yield from self.peek()) == "}":
+                raise Fail
+            while True:
+                key_reader = JsonReader(self.pos)
+                key_start = self.pos
+                if (yield from self.peek()) != '"':
+                    raise Fail
+                yield from self.value(key_reader)
+                key = json.loads(self.buf[key_start : self.pos])
+                if key in seen or (key in argument_keys and seen & set(argument_keys)):
+                    raise Fail  # a repeated key, or arguments under two names
+                seen.add(key)
+                yield from self.ws()
+                yield from self.lit(":")
+                yield from self.ws()
+                if key == jb.name_key:
+                    name = yield from self._string_value()
+                    if not self.s.allowed(name):
+                        raise Fail
+                elif key in argument_keys:
+                    if name is not None and (call_id is not None or not wait_for_id):
+                        index, arguments = yield from self.arguments(name, call_id)
+                    else:  # announced later, with everything read so far
+                        start = self.pos
+                        if (yield from self.peek()) == "{":
+                            yield from self.value(JsonReader(self.pos))
+                            pending = (start, self.pos)
+                        else:
+                            reader = JsonReader(self.pos)
+                            yield from self.value(reader)
+                            inner = strict_object_text(json.loads(self.buf[start : self.pos])) if self.buf[start] == '"' else None
+                            if inner is None:
+                                raise Fail
+                            pending = (-1, -1)
+                            arguments = inner
+                elif c.id_key and key == c.id_key:
+                    start = self.pos
+                    yield from self.value(JsonReader(self.pos))
+                    value = json.loads(self.buf[start : self.pos])
+                    usable = isinstance(value, (str, int)) and not isinstance(value, bool) and value != ""
+                    if usable and (c.ids_written or index is None):
+                        call_id = str(value)
+                elif key in jb.optional_fields:
+                    start = self.pos
+                    yield from self.value(JsonReader(self.pos))
+                    if json.loads(self.buf[start : self.pos]) != jb.optional_fields[key]:
+                        raise Fail
+                else:
+                    raise Fail  # a JSON object with other keys is data, not a call
+                if index is None and name is not None and pending is not None and call_id is not None:
+                    index, arguments = self._announce(name, call_id, pending, arguments)
+                yield from self.ws()
+                sep = yield from self.peek()
+                self.pos += 1
+                if sep == "}":
+                    break
+                if sep != ",":
+                    raise Fail
+                yield from self.ws()
+            if name is None or (index is None and pending is None):
+                raise Fail
+            if index is None:
+                index, arguments = self._announce(name, call_id, pending, arguments)
+        except BaseException:
+            if index is not None:  # (a failure while streaming abandons the call itself)
+                self.sink.call_abandon(index)
+            raise
+        return index, arguments
+
+    def _announce(self, name: str, call_id: Optional[str], pending: tuple[int, int], arguments: Optional[str]):
+        index = self.sink.call_head(name, call_id)
+        if pending[0] >= 0:
+            arguments = self.buf[pending[0] : pending[1]]
+            self.sink.call_args(index, arguments)
+        return index, arguments
+
+    def _string_value(self) -> Steps:
+        if (yield from self.peek()) != '"':
+            raise Fail
+        start = self.pos
+        yield from self.value(JsonReader(self.pos))
+        return json.loads(self.buf[start : self.pos])
+
+    # .. sequences, sections, arrays
+
+    def sequence(self) -> Steps:
+        """One or more calls, `between` each two."""
+        c = self.c
+        b = c.between
+        yield from self.call(True)
+        while True:
+            left = self._calls_left()
+            if left is not None and left <= 0:
+                return
+            matched = yield from self.probe([b.lead, b.core, b.trail, c.call_open.core])
+            if not matched:
+                return
+            restart = self.pos
+            yield from self.gap(b.lead)
+            yield from self.lit(b.core)
+            yield from self.gap(b.trail)
+            open_end = self.pos + len(c.call_open.core)
+            heads = self.sink.n_heads
             try:
-                end = self._lit(end, c.section_end, final)
+                yield from self.call(False)
             except Fail:
-                if not c.section_end_optional:
+                self.pos = restart
+                if self.sink.n_heads != heads:  # announced: the scanner must not read it again
+                    self.skip = open_end
                     raise
-        return end, calls
+                return
 
-    def _anchored_block(self, i: int, final: bool) -> tuple[int, list[Call]]:
+    def section(self) -> Steps:
         c = self.c
-        if c.section_begin is not None:
-            return self._section(i, final)
+        yield from self.lit(c.section_open.core)
+        yield from self.gap(c.j_section_call)
         if c.array:
-            return self._array(i, final)
-        return self._sequence(i, final)
+            yield from self.array()
+        else:
+            yield from self.sequence()
+        yield from self.section_end()
 
-    def _terminated(
-        self, j: int, terminators: tuple[str, ...], final: bool
-    ) -> tuple[str, int]:
-        """Raw text from j to the first terminator (removed) or the end of the output."""
-        buf = self.buf
-        if terminators:
-            start = self._scan_from.get(j, j)
-            best = -1
-            found = ""
-            for term in terminators:
-                e = buf.find(term, start)
-                if e >= 0 and (best < 0 or e < best):
-                    best, found = e, term
-            if best >= 0:
-                return buf[j:best], best + len(found)
-            longest = max(len(t) for t in terminators)
-            self._scan_from[j] = max(j, len(buf) - longest + 1)
-        if not final:
-            raise Need
-        return buf[j:], len(buf)
-
-    def _raw(
-        self, j: int, special: SpecialTool, name: str, end_marker: Optional[Marker], final: bool
-    ) -> tuple[int, Call]:
-        """A raw body: the text is the value of `special.argument`, unless the model wrote a JSON
-        object holding that argument (then the object is the arguments)."""
-        buf = self.buf
-        k = self._ws(j, final)
-        if k < len(buf) and buf[k] == "{":
-            try:
-                value, end = self._json_at(k, final)
-            except Fail:
-                value = None
-            if isinstance(value, dict) and special.argument in value:
-                closing = marker(special.end) or end_marker
-                return self._lit(end, closing, final), (name, dumps(value), None)
-        terminators = tuple(t for t in ([special.end.strip()] if special.end.strip() else special.stop) if t)
-        text, end = self._terminated(j, terminators, final)
-        return end, (name, dumps({special.argument: text.strip()}), None)
-
-    def _special(
-        self, q: int, specials: tuple[SpecialTool, ...], final: bool
-    ) -> tuple[int, list[Call]]:
+    def section_end(self) -> Steps:
         c = self.c
-        buf = self.buf
+        if not c.section_close.core:
+            return
+        if (yield from self.probe([c.j_call_section, c.section_close.core])):
+            yield from self.gap(c.j_call_section)
+            yield from self.lit(c.section_close.core)
+            self.last_end = self.pos
+
+    def array(self) -> Steps:
+        """[CALL, CALL, ...]: JSON call objects."""
+        yield from self.lit("[")
+        yield from self.ws()
+        while True:
+            left = self._calls_left()
+            if left is not None and left <= 0:
+                raise Fail
+            index, arguments = yield from self.json_call()
+            self.sink.call_done(index, arguments)
+            self.n_done += 1
+            self.last_end = self.pos
+            yield from self.ws()
+            sep = yield from self.peek()
+            self.pos += 1
+            if sep == "]":
+                self.last_end = self.pos
+                return
+            if sep != ",":
+                raise Fail
+            yield from self.ws()
+
+    def anchored(self) -> Steps:
+        c = self.c
+        if c.section_open.core:
+            yield from self.section()
+        elif c.array:
+            yield from self.array()
+        else:
+            yield from self.sequence()
+
+    # .. special tools
+
+    def raw(self, special: SpecialShape, name: str) -> Steps:
+        """Raw code to the tool's end text, one of its stops, or the end of the output; a JSON
+        object holding the tool's argument is taken as the arguments. Returns (index, text)."""
+        buf_start = self.pos
+        yield from self.ws()
+        if (yield from self.peek()) == "{":
+            start = self.pos
+            reader = JsonReader(start)
+            try:
+                yield from self.value(reader)
+                obj = json.loads(self.buf[start : self.pos])
+            except Fail:
+                obj = None
+            if isinstance(obj, dict) and special.argument in obj:
+                text = self.buf[start : self.pos]
+                if special.close:
+                    yield from self.lit(special.close)
+                return self.sink.call_head(name, None), text
+            self.pos = buf_start
+        terminators = (special.close,) if special.close else special.stops
+        code_end, end = yield from self.s.until(self.pos, terminators)
+        code = self.buf[self.pos : code_end].strip()
+        self.pos = end
+        return self.sink.call_head(name, None), dumps({special.argument: code})
+
+    def special(self, specials: tuple[SpecialShape, ...]) -> Steps:
+        """A special tool's own opener at pos: raw code, or NAME.call(...)."""
         first = specials[0]
-        j = q + len(marker(first.begin or "").core)
+        yield from self.lit(first.open)
         if first.body == "raw":
-            names = [n for s in specials for n in s.names if self._allowed(n)]
+            names = [n for s in specials for n in s.names if self.s.allowed(n)]
             if not names:
                 raise Fail
-            end, call = self._raw(j, first, names[0], None, final)
-            return end, [call]
-        # python_call: NAME.call(...); the model may also write a normal call after the marker.
-        k = self._ws(j, final)
-        if k < len(buf) and buf[k] == "{" and c.body == "json":
-            obj, end = self._json_at(k, final)
-            return end, [self._json_call(obj)]
-        terminators = tuple(
-            t for t in ([first.end.strip()] if first.end.strip() else first.stop) if t
-        )
-        text, end = self._terminated(j, terminators, final)
-        parsed = parse_python_call(text)
-        if parsed is None:
-            raise Fail
-        name, arguments = parsed
-        if not any(name in s.names for s in specials) or not self._allowed(name):
-            raise Fail
-        return end, [(name, dumps(arguments), None)]
+            index, arguments = yield from self.raw(first, names[0])
+            self.sink.call_done(index, arguments)
+            self.last_end = self.pos
+            return
+        yield from self.gap(first.open_gap)
+        if (yield from self.peek()) == "{" and self.c.body == "json":
+            index, arguments = yield from self.json_call()  # a normal call after the marker
+        else:
+            start = self.pos
+            yield from self.value(PythonCallReader(start))
+            parsed = parse_python_call(self.buf[start : self.pos])
+            if parsed is None:
+                raise Fail
+            name, values = parsed
+            if not any(name in s.names for s in specials) or not self.s.allowed(name):
+                raise Fail
+            index, arguments = self.sink.call_head(name, None), dumps(values)
+            if first.close:
+                try:
+                    yield from self.gap(first.close_gap)
+                    yield from self.lit(first.close)
+                except BaseException:
+                    self.sink.call_abandon(index)
+                    raise
+        self.sink.call_done(index, arguments)
+        self.last_end = self.pos
+        yield from self._stop(first)
+
+    def _stop(self, special: SpecialShape) -> Steps:
+        """A generation stop right after the call (kept in the text by some callers) is part of it."""
+        for stop in special.stops:
+            matched = yield from self.probe([_ANY_WS, stop])
+            if matched:
+                self.pos = skip_ws(self.buf, self.pos)
+                self.pos += len(stop)
+                self.last_end = self.pos
+                return
+
+    # .. the whole output as one JSON object (envelope formats)
+
+    def envelope(self) -> Steps:
+        """{"tool_calls": [CALL, ...]}, {"tool_call": CALL} and/or {"response": "text"}; any other
+        key makes it not the envelope. The reply text is held for the scanner (`held_content`)."""
+        env = self.c.envelope
+        yield from self.lit("{")
+        yield from self.ws()
+        seen: set[str] = set()
+        while True:
+            key = yield from self._string_value()
+            if key in seen:
+                raise Fail
+            seen.add(key)
+            yield from self.ws()
+            yield from self.lit(":")
+            yield from self.ws()
+            if key == env.calls_key:
+                yield from self.array()
+            elif key == env.call_key:
+                left = self._calls_left()
+                if left is not None and left <= 0:
+                    raise Fail
+                index, arguments = yield from self.json_call()
+                self.sink.call_done(index, arguments)
+                self.last_end = self.pos
+            elif key == env.content_key:
+                text = yield from self._string_value()
+                if not isinstance(text, str):
+                    raise Fail
+                self.held_content = text
+            else:
+                raise Fail
+            yield from self.ws()
+            sep = yield from self.peek()
+            self.pos += 1
+            if sep == "}":
+                break
+            if sep != ",":
+                raise Fail
+            yield from self.ws()
+        if self.last_end is None:
+            if self.held_content is None:
+                raise Fail
+            # a reply without calls is the envelope only when nothing but whitespace follows
+            yield from self.ws()
+            if self.pos < len(self.buf):
+                raise Fail
+        self.last_end = self.pos
+
+    # .. entry
+
+    def _run(self, kind: str, payload: Any) -> Steps:
+        if kind == "envelope":
+            yield from self.envelope()
+        elif kind == "section":
+            yield from self.section()
+        elif kind == "call":
+            yield from self.sequence()
+        elif kind == "anchored":
+            yield from self.anchored()
+        else:
+            yield from self.special(payload)
+        return (self.last_end if self.last_end is not None else self.pos), self.skip
+
+
+class _AnyGap:
+    """Whitespace of any length (parser-side only: before a generation stop)."""
+
+    max = None
+
+
+_ANY_WS = _AnyGap()

@@ -11,9 +11,6 @@ from typing import Any, Callable, Optional
 
 IdFactory = Callable[[int], str]
 
-# A parsed call before it gets its id: (name, arguments JSON, id from the output or None).
-Call = tuple[str, str, Optional[str]]
-
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -59,18 +56,6 @@ def holdback(text: str, start: int, cores: tuple[str, ...]) -> int:
                 break
             k -= 1
     return best
-
-
-def as_arguments(value: Any) -> dict[str, Any]:
-    """Call arguments as a mapping: an object, or a JSON string holding one; else Fail."""
-    if isinstance(value, str):  # some models write the arguments as a JSON string
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise Fail from None
-    if not isinstance(value, dict):
-        raise Fail
-    return value
 
 
 def dumps(value: Any) -> str:

@@ -3,7 +3,12 @@
 Content rules: whitespace touching a removed block (reasoning, call, content marker) is dropped;
 separate pieces of content keep the whitespace that separated them; content written as a JSON
 string (`content_encoding: json_string`) is decoded per segment. Reasoning: leading and trailing
-whitespace dropped. Calls get their id here (the output's, else `id_factory`, else the spec's style).
+whitespace dropped.
+
+A call is announced as soon as its name is known and validated ("head": its index and id, from the
+output, else `id_factory`, else the spec's id style), its arguments follow as the model writes them
+("args"), and it ends as a complete call ("call") or, when its text stops being a call, abandoned
+("abandon": the message leaves it out; its text is content again).
 """
 
 from __future__ import annotations
@@ -11,19 +16,23 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .calls import Call, IdFactory, new_call_id
+from .calls import IdFactory, new_call_id
 
 
 class Events:
     """What the scanner decided so far, as (kind, value) items: ("content", text),
-    ("reasoning", text) and ("call", OpenAI tool call)."""
+    ("reasoning", text), ("head", (index, id, name)), ("args", (index, text)), ("call", OpenAI
+    tool call) and ("abandon", index)."""
 
     def __init__(self, content_encoding: str, id_style: str, id_factory: Optional[IdFactory]) -> None:
         self.content_encoding = content_encoding
         self.id_style = id_style
         self.id_factory = id_factory
         self.items: list[tuple[str, Any]] = []
-        self.n_calls = 0
+        self.n_calls = 0  # complete calls
+        self.n_heads = 0  # announced calls (complete, abandoned or open)
+        self._open: dict[int, list[Any]] = {}  # index -> [id, name, arguments characters sent]
+        self._in_block = False
         # content
         self._lstrip = False
         self._pending_ws: list[str] = []  # trailing whitespace, kept unless a block follows
@@ -127,22 +136,46 @@ class Events:
             self.items.append(("content", "".join(self._pending_ws)))
             self._pending_ws = []
 
-    def add_calls(self, calls: list[Call]) -> None:
-        for name, arguments, call_id in calls:
-            index = self.n_calls
-            if call_id is None:
-                call_id = self.id_factory(index) if self.id_factory else new_call_id(self.id_style, index)
-            self.items.append(
-                (
-                    "call",
-                    {
-                        "id": call_id,
-                        "type": "function",
-                        "function": {"name": name, "arguments": arguments},
-                    },
-                )
-            )
-            self.n_calls += 1
+    # -- calls ---------------------------------------------------------------------------------
+
+    def call_head(self, name: str, call_id: Optional[str]) -> int:
+        """Announce a call; returns its index (its position among the announced calls)."""
+        if not self._in_block:
+            self.removed()  # the block is cut out: whitespace touching it goes
+            self._in_block = True
+        index = self.n_heads
+        if call_id is None:
+            call_id = self.id_factory(index) if self.id_factory else new_call_id(self.id_style, index)
+        self.items.append(("head", (index, call_id, name)))
+        self._open[index] = [call_id, name, 0]
+        self.n_heads += 1
+        return index
+
+    def call_args(self, index: int, text: str) -> None:
+        """More of the arguments text of an announced call."""
+        if text:
+            self.items.append(("args", (index, text)))
+            self._open[index][2] += len(text)
+
+    def call_done(self, index: int, arguments: str) -> None:
+        """The call is complete; `arguments` is its whole arguments string (the streamed text is
+        always a prefix of it)."""
+        call_id, name, sent = self._open[index]
+        self.call_args(index, arguments[sent:])
+        del self._open[index]
+        self.items.append(
+            ("call", {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
+        )
+        self.n_calls += 1
+
+    def end_block(self) -> None:
+        """The call block being read is over (the next call opens a new one)."""
+        self._in_block = False
+
+    def call_abandon(self, index: int) -> None:
+        """An announced call turned out not to be one (its text is content)."""
+        self._open.pop(index, None)
+        self.items.append(("abandon", index))
 
     def message(self) -> dict[str, Any]:
         content: list[str] = []
@@ -153,7 +186,7 @@ class Events:
                 content.append(value)
             elif kind == "reasoning":
                 reasoning.append(value)
-            else:
+            elif kind == "call":
                 calls.append(value)
         text = "".join(content)
         message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}

@@ -8,8 +8,12 @@ Conventions of the returned message:
   call, content marker) is stripped; separate pieces of content are joined with ``"\\n"``;
   ``None`` when empty and there are tool calls. Content-only output comes back as is.
 - ``reasoning_content``: only when the spec has reasoning and some non-blank reasoning was found.
-- ``tool_calls[i].function.arguments``: ``json.dumps(value, ensure_ascii=False)`` of the parsed
-  JSON arguments (so it is canonical JSON, not the model's exact spacing).
+- ``tool_calls[i].function.arguments``: the model's own JSON text of the arguments object (strict
+  JSON: no NaN, no Infinity, no number a double cannot hold); a JSON string holding the arguments
+  gives the JSON text it holds; raw code and NAME.call(...) bodies are ``json.dumps(value,
+  ensure_ascii=False)`` of what they hold. A call counts once complete (its end marker
+  included); a section or array that is never closed still gives its complete calls, and the
+  rest of it stays content.
 - Never raises on model output: anything that is not a well-formed call stays in content.
 
 How the spec is read: `blocks` (one call block) and `scanner` (reasoning, content, openers).
@@ -43,8 +47,7 @@ def parse_output(
     :param in_reasoning: the prompt already opened the reasoning block (output starts inside it).
     :param id_factory: call index -> id, for calls whose id is not in the output (default: the
         spec's id style).
-    :returns: ``{"role": "assistant", "content", "reasoning_content"?, "tool_calls"?}``;
-        arguments are ``json.dumps(value, ensure_ascii=False)`` of the parsed JSON.
+    :returns: ``{"role": "assistant", "content", "reasoning_content"?, "tool_calls"?}``.
     """
     try:
         scanner = Scanner(spec, tools, in_reasoning, id_factory)

@@ -1,19 +1,26 @@
 """Incremental parsing of a streamed reply into OpenAI ``chat.completion.chunk`` deltas.
 
-`StreamParser` drives the same resumable scanner as `chatformats.output.parse_output`, so the
-deltas of a stream always add up to the whole-text parse (content, reasoning, call names,
-arguments and ids, given the same `id_factory`):
+`StreamParser` drives the same resumable scanner as `chatformats.output.parse_output`, so its
+final message is exactly the whole-text parse, and its deltas add up to it (content, reasoning,
+call names, ids and arguments, given the same `id_factory`):
 
 - text that may still turn out to be a marker or a call is held back until it is decided, so no
   trigger text or partial marker leaks into streamed content;
 - whitespace is held back until it is known not to touch a removed block;
-- each call is sent once it is complete and validated: a head delta (index, id, type, name,
-  empty arguments), then one delta with its whole arguments string (the arguments are the
-  re-serialised JSON, so raw fragments of the model's text could not add up to them);
-- a candidate call still open at `finish()` is decided then (content when malformed).
+- a call is announced once its name is known and validated and its arguments start: a head
+  delta (index, id, type, name, empty arguments); its arguments then stream as the model writes
+  them (the arguments string is the model's own JSON text, so the deltas add up to it exactly).
+  Arguments that are not streamed as written come in one delta when the call is complete: a JSON
+  string holding the arguments (decoded), raw code and NAME.call(...) bodies (re-serialised),
+  and the calls of formats whose model writes the call id after the arguments (Mistral Nemo:
+  the head needs the id);
+- a call whose text stops being a call after it was announced (the output ends inside it, or an
+  unconstrained model writes something else) cannot be taken back: its index is listed in
+  `abandoned`, the final message leaves it out and its text is content there (with
+  `finish_reason: "length"` when the output was cut short).
 
-Work per piece is proportional to the piece plus the candidate being decided, not to the text so
-far (JSON extents are tracked by a resumable scanner; decided text is dropped).
+Work per piece is proportional to the piece (the scanner and its JSON reader resume where they
+stopped; decided text is dropped).
 """
 
 from __future__ import annotations
@@ -68,9 +75,10 @@ class StreamParser:
     ) -> None:
         self._scanner = Scanner(spec, tools, in_reasoning, id_factory)
         self._taken = 0  # events already turned into deltas
-        self._calls = 0
         self._finished = False
         self._broken = False
+        self.abandoned: list[int] = []
+        """Indices of calls announced in the deltas that turned out not to be calls (see above)."""
 
     def feed(self, text_piece: str) -> list[Delta]:
         """Add a piece of generated text; return the deltas it decided (possibly none)."""
@@ -113,16 +121,26 @@ class StreamParser:
         events = self._scanner.events
         deltas: list[Delta] = []
         for kind, value in events[self._taken :]:
-            if kind == "call":
-                deltas.extend(_call_deltas(self._calls, value))
-                self._calls += 1
-                continue
-            key = "content" if kind == "content" else "reasoning_content"
             last = deltas[-1] if deltas else None
-            if last is not None and key in last:
-                last[key] += value  # one delta per run of text
-            else:
-                deltas.append({key: value})
+            if kind == "head":
+                index, call_id, name = value
+                head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                deltas.append({"tool_calls": [head]})
+            elif kind == "args":
+                index, text = value
+                calls = last.get("tool_calls") if last is not None else None
+                if calls and calls[-1]["index"] == index and set(calls[-1]) == {"index", "function"}:
+                    calls[-1]["function"]["arguments"] += text  # one delta per run of arguments
+                else:
+                    deltas.append({"tool_calls": [{"index": index, "function": {"arguments": text}}]})
+            elif kind == "abandon":
+                self.abandoned.append(value)
+            elif kind in ("content", "reasoning"):
+                key = "content" if kind == "content" else "reasoning_content"
+                if last is not None and key in last:
+                    last[key] += value  # one delta per run of text
+                else:
+                    deltas.append({key: value})
         self._taken = len(events)
         return deltas
 

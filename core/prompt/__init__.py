@@ -13,7 +13,9 @@ from .request import (
     CheckedMessage,
     RequestError,
     ValidRequest,
+    tools_in_play,
     validate_request,
+    validate_response_format,
     validate_tool_choice,
     validate_tools,
 )
@@ -57,7 +59,9 @@ __all__ = [
     "template_limits",
     "template_references_tools",
     "template_wants",
+    "tools_in_play",
     "validate_request",
+    "validate_response_format",
     "validate_tool_choice",
     "validate_tools",
 ]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, Sequence
 
-from ..spec import Spec, ToolCalls
+from ..spec import Spec
+from ..spec.writer import write_calls
 from .ids import IdMapper
 from .request import CheckedCall, CheckedMessage
 
@@ -71,11 +72,13 @@ def _template_call(spec: Spec, checked: CheckedCall, index: int, ids: IdMapper, 
 
 
 def polyfill_messages(
-    spec: Spec, messages: Sequence[CheckedMessage], wants: tuple[str, str]
+    spec: Spec, messages: Sequence[CheckedMessage], wants: tuple[str, str], tools_active: bool = True
 ) -> list[dict[str, Any]]:
     """Copies of the checked messages, shaped the way `spec.inputs` says the template wants.
 
-    `wants` is (arguments, content_with_tool_calls) after any `auto` was resolved.
+    `wants` is (arguments, content_with_tool_calls) after any `auto` was resolved. Without tools in
+    play (`tools_active` false) a plain answer stays as the model's own template shows it (an
+    envelope format does not wrap it in its reply object).
     """
     inputs = spec.inputs
     ids = IdMapper(spec.tool_calls.ids.style)
@@ -96,7 +99,8 @@ def polyfill_messages(
                 ]
                 new["tool_calls"] = [call for _, _, call, _ in calls]
                 if inputs.tool_calls_in_content:
-                    new["content"] = calls_as_text(spec.tool_calls, new["content"], calls)
+                    written = [(call["id"], name, args) for _, name, call, args in calls]
+                    new["content"] = write_calls(spec, written, new["content"])
                     del new["tool_calls"]
                 elif not new["content"]:
                     new["content"] = None if wants[1] == "null" else ""
@@ -104,7 +108,7 @@ def polyfill_messages(
                 new.pop("tool_calls", None)  # [] or null: a plain answer
                 if new["content"] is None:
                     new["content"] = ""
-                if inputs.tool_calls_in_content and spec.tool_calls.envelope is not None:
+                if tools_active and inputs.tool_calls_in_content and spec.tool_calls.envelope is not None:
                     new["content"] = json.dumps(
                         {spec.tool_calls.envelope.content_key: new["content"]}, ensure_ascii=False
                     )
@@ -126,46 +130,6 @@ def polyfill_messages(
             new["role"] = inputs.tool_role
         out.append(new)
     return out
-
-
-def calls_as_text(tc: ToolCalls, content: Optional[str], calls: list[TemplateCall]) -> str:
-    """An assistant message's calls written in the format's own wire shape (for templates that
-    can only show text), after its content."""
-    jb = tc.json_body
-
-    def json_call(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        obj: dict[str, Any] = {jb.name_key: name, jb.arguments_key: arguments}
-        if jb.id_key:
-            obj[jb.id_key] = call_id
-        return obj
-
-    objects = [json_call(call["id"], name, args) for _, name, call, args in calls]
-    if tc.envelope is not None:
-        env = tc.envelope
-        body: dict[str, Any] = (
-            {env.call_key: objects[0]} if len(objects) == 1 else {env.calls_key: objects}
-        )
-        if content:
-            body[env.content_key] = content
-        return json.dumps(body, ensure_ascii=False)
-    if tc.array:
-        text = tc.section.begin + json.dumps(objects, ensure_ascii=False) + tc.section.end
-    else:
-        parts = []
-        for (_, name, call, args), obj in zip(calls, objects):
-            special = next((s for s in tc.special_tools if name in s.names), None)
-            if special is not None and special.body == "raw" and isinstance(args.get(special.argument), str):
-                parts.append((special.begin or tc.call.begin) + args[special.argument] + special.end)
-            elif special is not None and special.body == "python_call":
-                kwargs = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
-                parts.append(f"{special.begin or ''}{name}.call({kwargs}){special.end}")
-            elif tc.body == "name" and tc.name_body is not None:
-                arguments = json.dumps(args, ensure_ascii=False)
-                parts.append(tc.call.begin + name + tc.name_body.name_suffix + arguments + tc.call.end)
-            else:
-                parts.append(tc.call.begin + json.dumps(obj, ensure_ascii=False) + tc.call.end)
-        text = tc.section.begin + tc.separator.join(parts) + tc.section.end
-    return (content or "") + text
 
 
 def merge_system_into_user(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

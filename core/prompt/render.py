@@ -63,9 +63,10 @@ def prepare_context(
     request = validate_request(request)
     request_tools = request["tools"] or []
     tool_choice, parallel = request["tool_choice"], request["parallel_tool_calls"]
-    messages = polyfill_messages(spec, request.messages_checked, wants(spec, template_source))
+    tools_active = bool(request_tools) and tool_choice != "none"
+    messages = polyfill_messages(spec, request.messages_checked, wants(spec, template_source), tools_active)
 
-    tools = template_tools(request_tools) if request_tools and tool_choice != "none" else None
+    tools = template_tools(request_tools) if tools_active else None
     shown_names = tool_names(request_tools) if tools else []
 
     if tools and spec.system_prompt:

@@ -44,14 +44,75 @@ def validate_tools(tools: Any) -> list[dict[str, Any]]:
         name = function.get("name")
         if not isinstance(name, str) or not name:
             raise RequestError(f"tools[{i}].function.name must be a non-empty string")
+        if name != name.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            raise RequestError(
+                f"tools[{i}].function.name {name!r} must not begin or end with whitespace nor hold control characters"
+            )
         if name in seen:
             raise RequestError(f"tools[{i}]: duplicate tool name {name!r}")
         seen.add(name)
         if not isinstance(function.get("description", ""), (str, type(None))):
             raise RequestError(f"tools[{i}].function.description must be a string")
-        if not isinstance(function.get("parameters", {}), (dict, type(None))):
+        parameters = function.get("parameters", {})
+        if not isinstance(parameters, (dict, type(None))):
             raise RequestError(f"tools[{i}].function.parameters must be a JSON Schema object")
+        _check_object_root(parameters or {}, f"tools[{i}] {name}")
     return tools
+
+
+def _check_object_root(schema: dict[str, Any], where: str) -> None:
+    """A tool's arguments are a JSON object: a parameters schema for anything else is refused."""
+    kind = schema.get("type")
+    kinds = [kind] if isinstance(kind, str) else kind
+    if kind is not None and (not isinstance(kinds, list) or "object" not in kinds):
+        raise RequestError(
+            f"{where}: parameters must describe a JSON object (the arguments of a call), not "
+            f"`type: {json.dumps(kind)}`; wrap the value in an object property"
+        )
+    for key in ("const", "enum"):
+        if key not in schema:
+            continue
+        values = [schema[key]] if key == "const" else schema[key]
+        if isinstance(values, list) and not any(isinstance(v, dict) for v in values):
+            raise RequestError(f"{where}: parameters must describe a JSON object, and its `{key}` allows none")
+
+
+RESPONSE_FORMAT_SHAPE = (
+    '{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": '
+    '{"name": ..., "schema": {...}, "strict": true}}'
+)
+
+
+def validate_response_format(response_format: Any) -> Optional[dict[str, Any]]:
+    """The request's `response_format` (None when absent or plain text); RequestError when malformed."""
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict) or not isinstance(response_format.get("type"), str):
+        raise RequestError(f"response_format must be {RESPONSE_FORMAT_SHAPE}")
+    kind = response_format["type"]
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind != "json_schema":
+        raise RequestError(f"response_format.type must be text, json_object or json_schema, got {kind!r}")
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict):
+        raise RequestError(f"response_format.json_schema must be an object: {RESPONSE_FORMAT_SHAPE}")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError("response_format.json_schema.name must be a non-empty string")
+    schema = spec.get("schema", {})
+    if not isinstance(schema, (dict, bool)):
+        raise RequestError("response_format.json_schema.schema must be a JSON Schema object")
+    if not isinstance(spec.get("strict", False), (bool, type(None))):
+        raise RequestError("response_format.json_schema.strict must be true or false")
+    return {"type": "json_schema", "json_schema": {**spec, "schema": schema}}
+
+
+def tools_in_play(request: dict[str, Any]) -> bool:
+    """Whether the request offers tools the model may call (tools given, tool_choice not none)."""
+    return bool(request.get("tools")) and request.get("tool_choice") != "none"
 
 
 def validate_tool_choice(tool_choice: Any, tool_names: list[str]) -> Any:
@@ -255,7 +316,7 @@ def check_messages(messages: Any) -> tuple[CheckedMessage, ...]:
 
 
 # The fields a ValidRequest was made from (replacing one makes it untrusted).
-_TRUSTED = ("messages", "tools", "tool_choice", "parallel_tool_calls")
+_TRUSTED = ("messages", "tools", "tool_choice", "parallel_tool_calls", "response_format")
 
 
 class ValidRequest(dict):
@@ -277,7 +338,9 @@ class ValidRequest(dict):
 
 def validate_request(request: Any, spec: Any = None) -> ValidRequest:
     """Check an OpenAI chat-completion request; return a copy with defaults filled in
-    (`tools` None when absent or empty, `tool_choice` "auto", `parallel_tool_calls` True).
+    (`tools` None when absent or empty, `tool_choice` "auto", `parallel_tool_calls` True,
+    `response_format` None for plain text). A response_format with tools the model may call is
+    refused (tool_choice "none" makes it apply).
 
     Raises `RequestError` with a message that says what to fix. The messages themselves are
     returned as given (only checked), so the copy is still an OpenAI request. A request that is
@@ -291,6 +354,19 @@ def validate_request(request: Any, spec: Any = None) -> ValidRequest:
     tools = validate_tools(request.get("tools"))
     tool_choice = validate_tool_choice(request.get("tool_choice"), tool_names(tools))
     parallel = validate_parallel(request.get("parallel_tool_calls"))
+    response_format = validate_response_format(request.get("response_format"))
+    if response_format is not None and tools and tool_choice != "none":
+        raise RequestError(
+            "response_format cannot be combined with tools the model may call: the reply is either "
+            'a tool call or text in that format; send tool_choice "none" to constrain the reply, '
+            "or leave response_format out"
+        )
     messages = check_messages(request.get("messages"))
-    fields = {**request, "tools": tools or None, "tool_choice": tool_choice, "parallel_tool_calls": parallel}
+    fields = {
+        **request,
+        "tools": tools or None,
+        "tool_choice": tool_choice,
+        "parallel_tool_calls": parallel,
+        "response_format": response_format,
+    }
     return ValidRequest(fields, messages)

@@ -114,7 +114,9 @@ class SpecialTool(StrictModel):
     begin: Optional[str] = Field(
         None,
         description="Marker that opens this call in place of the usual call begin. For `raw` the name "
-        "is implied (the first of `names`); for `python_call` it is written in the body.",
+        "is implied (the first of `names`); for `python_call` it is written in the body. Without it, "
+        "a `raw` tool is called by name like the others (with `tool_calls.body: name`); other special "
+        "tools need it (without it they are called in the regular form only).",
     )
     body: Literal["raw", "python_call"] = Field(
         description="raw: the rest of the call is the value of `argument`; python_call: NAME.call(k=v, ...)."
@@ -144,6 +146,12 @@ class Ids(StrictModel):
         "random",
         description="random: call_<24 alphanumerics>; alnum9: exactly 9 alphanumerics (Mistral); "
         "index: the call's position as a string (Command R7B).",
+    )
+    written_by_model: bool = Field(
+        True,
+        description="The model writes each call's id (at `json.id_key`): the grammar allows it and "
+        "the history shows it. false: ids are assigned when parsing (the grammar and the history "
+        "leave them out; an id the model writes before the arguments is still read).",
     )
 
 
@@ -179,6 +187,17 @@ class ToolCalls(StrictModel):
     )
     content_encoding: Literal["raw", "json_string"] = "raw"
     ids: Ids = Field(default_factory=Ids)
+    flexible_whitespace: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="0 (default): markers are literal, whitespace included, and nothing comes between "
+        "the pieces of a call. N > 0: whitespace at the edges of markers (and whitespace-only "
+        "markers such as a separator \"\\n\") may be any run of 0 to N spaces, tabs or newlines "
+        "(at least as many as the marker writes), and such a run may also come between two calls "
+        "and between a section marker and the call beside it. The grammar and the parser both "
+        "read it so.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -188,6 +207,8 @@ class ToolCalls(StrictModel):
             raise ValueError("body: name needs a `name:` block with name_suffix")
         if self.array and self.body != "json":
             raise ValueError("array: true needs body: json")
+        if self.array and (self.call.begin or self.call.end or self.separator):
+            raise ValueError("array: true: calls are the array's elements, so call markers and a separator do not apply")
         if self.envelope is None and not self.array and not (
             self.section.begin or self.call.begin or self.anchored or self.implicit_prefix
         ):

@@ -45,6 +45,7 @@ def test_real_deepseek_r1_unclosed_section_and_string_arguments():
             '"{\\"city\\": \\"Paris\\"}"\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>')
     assert calls(parse(spec, text, tl)) == [("get_weather", {"city": "Paris"})]
     v31 = real("deepseek-v3.1")
+    # a section never closed (the model ran out of tokens) still gives its complete calls
     out = parse(v31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{\"timezone\": \"UTC\"}"
-                     "<｜tool▁call▁end｜>", real_tools("deepseek-v3.1"))  # section end is required here
-    assert "tool_calls" not in out
+                     "<｜tool▁call▁end｜><｜tool▁call▁begin｜>get_ti", real_tools("deepseek-v3.1"))
+    assert calls(out) == [("get_time", {"timezone": "UTC"})] and out["content"] == "<｜tool▁call▁begin｜>get_ti"

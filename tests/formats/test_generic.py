@@ -28,8 +28,9 @@ FORMAT = "generic"
 KINDS = ["one_call", "parallel_calls", "content_only"]
 SNAPSHOTTED = "google-gemma-2-2b-it.jinja"
 
-# The generic format writes the history's calls and results as its own JSON envelope.
-ENVELOPE_CALL = '{"tool_call": {"name": "special_function", "arguments": {"arg1": 1}, "id": "call_abc123"}}'
+# The generic format writes the history's calls and results as its own JSON envelope (the model
+# does not write call ids: the server assigns them).
+ENVELOPE_CALL = '{"tool_call": {"name": "special_function", "arguments": {"arg1": 1}}}'
 ENVELOPE_RESULT = (
     '{"tool_response": {"id": "call_abc123", "name": "special_function", "content": "RESULT_42"}}'
 )
@@ -78,8 +79,9 @@ def test_real_generic_envelope():
     spec, tl = real("generic"), real_tools("generic")
     out = parse(spec, '{"tool_call": {"name": "get_time", "arguments": {"timezone": "UTC"}}}', tl)
     assert calls(out) == [("get_time", {"timezone": "UTC"})]
-    out = parse(spec, '{"tool_calls": [{"name": "get_time", "arguments": {}, "id": "c1"},'
-                      ' {"name": "get_weather", "arguments": {"city": "Oslo"}}]}', tl)
+    out = parse(spec, '{"tool_calls": [{"id": "c1", "name": "get_time", "arguments": {}},'
+                      ' {"name": "get_weather", "arguments": {"city": "Oslo"}, "id": "c2"}]}', tl)
+    # an id the model writes before the arguments is read; after them the call was already sent
     assert [c["id"] for c in out["tool_calls"]] == ["c1", "id1"]
     assert parse(spec, '  {"response": "Hi!"}\n', tl) == {"role": "assistant", "content": "Hi!"}
     for text in ['{"reply": "x"}', "Sure, here it is.", '{"response": "a"} trailing']:

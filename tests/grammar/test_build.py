@@ -82,7 +82,7 @@ def make_spec(reasoning: Reasoning | None = None, triggers: Triggers | None = No
     )
 
 
-HERMES = make_spec(call=Markers(begin="<tool_call>\n", end="\n</tool_call>"), separator="\n")
+HERMES = make_spec(call=Markers(begin="<tool_call>\n", end="\n</tool_call>"), separator="\n", flexible_whitespace=4)
 MISTRAL = make_spec(
     section=Markers(begin="[TOOL_CALLS]"), array=True, json_body=JsonBody(id_key="id"), ids=Ids(style="alnum9")
 )
@@ -220,12 +220,26 @@ def test_bad_tool_choice_is_a_clear_error():
         build_grammar(HERMES, TOOLS, "sometimes")
 
 
-def test_marker_whitespace_is_optional_and_bounded():
+def test_declared_marker_whitespace_is_optional_and_bounded():
     plan = plan_for(HERMES)
+    body = '{"name": "special_function", "arguments": {"arg1": 1}}'
     assert_accepts(
         plan,
-        accepted=['<tool_call>{"name": "special_function", "arguments": {"arg1": 1}}</tool_call>'],
-        rejected=['<tool_call>' + "\n" * 33 + '{"name": "special_function", "arguments": {"arg1": 1}}</tool_call>'],
+        accepted=[f"<tool_call>{body}</tool_call>", f"<tool_call>\n\n \t{body}</tool_call>"],
+        rejected=["<tool_call>" + "\n" * 5 + f"{body}</tool_call>"],
+    )
+
+
+def test_markers_are_literal_unless_the_spec_says_otherwise():
+    literal = make_spec(call=Markers(begin="<call> ", end=" </call>"), separator="\n")
+    plan = plan_for(literal)
+    body = '{"name": "special_function", "arguments": {"arg1": 1}}'
+    assert plan.words == ["<call>"]
+    assert_accepts(
+        plan,
+        accepted=[f"<call> {body} </call>", f"<call> {body} </call>\n<call> {body} </call>"],
+        rejected=[f"<call>{body} </call>", f"<call>  {body} </call>", f"<call> {body}</call>",
+                  f"<call> {body} </call><call> {body} </call>"],
     )
 
 
@@ -294,10 +308,11 @@ def test_functionary_v31_name_body_and_raw_python():
             call,
             call + '<function=get_weather>{"location": "Rome"}</function>',
             "<|python_tag|>print('hey')\nfor i in range(3):\n    pass",
-            call + "\n<|python_tag|>import os",
+            call + "<|python_tag|>import os",
             '<function=python>{"code": "x"}</function>',  # the regular form stays allowed
         ],
         rejected=[
+            call + "\n<|python_tag|>import os",  # literal markers: nothing between two calls
             '<function=nope>{"arg1": 1}</function>',
             '<function=special_function>{"arg1": 1000}</function>',
             '<function=python>{"script": "x"}</function>',
@@ -447,9 +462,9 @@ def test_plan_is_frozen_deterministic_and_serialisable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         plan.lazy = False  # type: ignore[misc]
     data = plan.to_dict()
-    assert set(data) == {"gbnf", "lazy", "words", "tokens", "patterns", "patterns_full"}
+    assert set(data) == {"gbnf", "lazy", "words", "tokens", "patterns", "patterns_full", "warnings"}
     json.dumps(data)
-    twin = make_spec(call=Markers(begin="<tool_call>\n", end="\n</tool_call>"), separator="\n")
+    twin = make_spec(call=Markers(begin="<tool_call>\n", end="\n</tool_call>"), separator="\n", flexible_whitespace=4)
     assert build_grammar(twin, json.loads(json.dumps(TOOLS))) == plan
 
 

@@ -33,10 +33,6 @@ pytestmark = pytest.mark.skipif(
 
 USER = [{"role": "user", "content": "What's the weather in Paris for 3 days?"}]
 
-# llama.cpp's GBNF engine decodes invalid UTF-8 leniently (a 0xF5 lead byte becomes a code point
-# above U+10FFFF that the JSON string rule lets through); on llama-server nothing masks such tokens.
-# Until the string rules exclude non-scalar code points, the tiny model can write them remotely.
-PENDING_UTF8 = pytest.mark.xfail(reason="GBNF string rules admit invalid UTF-8 code points (issue 11)", strict=False)
 REGISTRY = get_registry()
 
 
@@ -55,11 +51,13 @@ def remote_model(url: str, name: str) -> ChatModel:
     return ChatModel(url, name, template=template, registry=REGISTRY)
 
 
-@PENDING_UTF8
 @pytest.mark.parametrize("name", [f.name for f in REGISTRY])
 def test_required_gives_schema_valid_calls_on_llama_server(servers, name):
+    # llama.cpp's GBNF engine decodes invalid UTF-8 leniently (a 0xF5 lead byte becomes a code point
+    # above U+10FFFF, ED A0.. a surrogate) and nothing else masks tokens on a llama-server: the
+    # grammar's classes list only Unicode scalar values, so every call is valid UTF-8 here too.
     model = remote_model(servers[0].url, name)
-    for seed in range(3):
+    for seed in range(5):
         prepared = model.prepare(USER, DEMO_TOOLS, "required", parallel_tool_calls=False)
         bias, _ = skip_reasoning(model, model.format, prepared.in_reasoning)  # every step: no bias_steps remotely
         result = model.run(prepared, max_tokens=320, seed=seed, logit_bias=bias)
@@ -87,11 +85,24 @@ def test_lazy_auto_and_streaming_equal_non_streaming(servers):
                 entry["name"] = call.get("function", {}).get("name") or entry["name"]
                 entry["arguments"] += call.get("function", {}).get("arguments") or ""
         message = whole["choices"][0]["message"]
-        assert [(c["name"], json.loads(c["arguments"])) for c in calls.values()] == [
+        finish = whole["choices"][0]["finish_reason"]
+        # cut short inside a call (max_tokens), the stream announced it: its arguments stop there
+        streamed = [(c["name"], c["arguments"]) for c in calls.values() if complete(c["arguments"], finish)]
+        assert [(name, json.loads(arguments)) for name, arguments in streamed] == [
             (c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message.get("tool_calls") or []
         ]
         assert content == (message.get("content") or "")
         assert chunks[-1]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
+
+
+def complete(arguments: str, finish_reason: str) -> bool:
+    if finish_reason != "length":
+        return True
+    try:
+        json.loads(arguments)
+    except ValueError:
+        return False
+    return True
 
 
 def test_client_text_never_becomes_a_control_token_remotely(servers):
@@ -156,7 +167,6 @@ def ask(base: str, seed: int, stream: bool = False) -> dict:
     return {"tool_calls": list(calls.values())}
 
 
-@PENDING_UTF8
 def test_pool_serves_concurrent_clients_and_survives_a_dead_backend():
     procs = [LlamaServerProcess(str(ensure_tiny_model()), slots=2, threads=1, ctx_size=4096).start() for _ in range(2)]
     fmt = REGISTRY.get("hermes")

@@ -14,7 +14,7 @@ THINK = {"begin": "<think>", "end": "</think>"}
 
 HERMES = make_spec(
     "hermes",
-    {"call": {"begin": "<tool_call>\n", "end": "\n</tool_call>"}, "separator": "\n"},
+    {"call": {"begin": "<tool_call>\n", "end": "\n</tool_call>"}, "separator": "\n", "flexible_whitespace": 4},
     reasoning=THINK,
 )
 LLAMA3 = make_spec(
@@ -52,6 +52,7 @@ FUNCTIONARY_32 = make_spec(
         "body": "name",
         "name": {"name_suffix": "\n"},
         "content": {"begin": ">>>all\n"},
+        "flexible_whitespace": 4,
         "special_tools": [{"names": ["python"], "body": "raw"}],
     },
 )
@@ -59,7 +60,7 @@ MISTRAL = make_spec(
     "mistral",
     {"section": {"begin": "[TOOL_CALLS]"}, "array": True, "json": {"id_key": "id"}, "ids": {"style": "alnum9"}},
 )
-FIREFUNCTION = make_spec("firefunction", {"section": {"begin": " functools"}, "array": True})
+FIREFUNCTION = make_spec("firefunction", {"section": {"begin": " functools"}, "array": True, "flexible_whitespace": 4})
 DEEPSEEK_R1 = make_spec(
     "deepseek-r1",
     {
@@ -69,6 +70,7 @@ DEEPSEEK_R1 = make_spec(
         "body": "name",
         "name": {"name_suffix": "\n```json\n"},
         "separator": "\n",
+        "flexible_whitespace": 4,
     },
     reasoning=THINK,
 )

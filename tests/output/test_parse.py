@@ -124,7 +124,8 @@ def test_malformed_call_followed_by_good_one():
     out = parse(HERMES, text)
     assert out["content"] == bad  # no text lost
     assert calls(out) == [("g", {"b": 2})]
-    assert out["tool_calls"][0]["id"] == "id0"
+    # the malformed call was announced (a stream sends a call once its arguments start) as call 0
+    assert out["tool_calls"][0]["id"] == "id1"
 
 
 def test_unknown_tool_stays_content():
@@ -158,7 +159,7 @@ def test_nan_is_not_json():
 
 
 def test_max_calls():
-    spec = make_spec("one", {"call": {"begin": "<tool_call>", "end": "</tool_call>"}, "max_calls": 1})
+    spec = make_spec("one", {"call": {"begin": "<tool_call>\n", "end": "\n</tool_call>"}, "max_calls": 1})
     out = parse(spec, hermes_call("a", {}) + hermes_call("b", {}))
     assert calls(out) == [("a", {})]
     assert out["content"] == hermes_call("b", {})
@@ -269,10 +270,20 @@ def test_mistral_ids_come_from_the_output():
     assert re.fullmatch(r"[A-Za-z0-9]{9}", out["tool_calls"][1]["id"])
 
 
-def test_mistral_array_with_a_bad_element_is_content():
-    text = '[TOOL_CALLS][{"name": "a", "arguments": {}}, {"nom": "b"}]'
-    assert parse(MISTRAL, text)["content"] == text
+def test_mistral_array_keeps_the_calls_before_a_bad_element():
+    out = parse(MISTRAL, '[TOOL_CALLS][{"name": "a", "arguments": {}}, {"nom": "b"}]')
+    assert calls(out) == [("a", {})] and out["content"] == ', {"nom": "b"}]'
+    assert parse(MISTRAL, '[TOOL_CALLS][{"nom": "b"}]')["content"] == '[TOOL_CALLS][{"nom": "b"}]'
     assert parse(MISTRAL, "[TOOL_CALLS] and more")["content"] == "[TOOL_CALLS] and more"
+
+
+def test_an_array_never_closed_gives_its_complete_calls():
+    # a model that repeats calls until max_tokens: the complete ones count, the cut one is content
+    one = '{"name": "a", "arguments": {"x": 1}}'
+    out = parse(MISTRAL, "[TOOL_CALLS][" + ", ".join([one] * 3) + ', {"name": "a", "argum')
+    assert calls(out) == [("a", {"x": 1})] * 3 and out["content"] == ', {"name": "a", "argum'
+    out = parse(GENERIC, '{"tool_calls": [' + ", ".join([one] * 2))
+    assert calls(out) == [("a", {"x": 1})] * 2 and out["content"] is None
 
 
 def test_firefunction_leading_space_is_optional():
@@ -314,14 +325,16 @@ def test_deepseek_r1_calls_only_count_inside_a_section():
     assert parse(DEEPSEEK_R1, "<｜tool▁calls▁begin｜>oops")["content"] == "<｜tool▁calls▁begin｜>oops"
 
 
-def test_required_section_end():
+def test_section_end():
     spec = make_spec(
         "closed", {"section": {"begin": "<calls>", "end": "</calls>"}, "call": {"begin": "<c>", "end": "</c>"}}
     )
-    good = '<calls><c>{"name": "f", "arguments": {}}</c> <c>{"name": "g", "arguments": {}}</c></calls>'
+    good = '<calls><c>{"name": "f", "arguments": {}}</c><c>{"name": "g", "arguments": {}}</c></calls>'
     assert calls(parse(spec, good)) == [("f", {}), ("g", {})]
-    unclosed = '<calls><c>{"name": "f", "arguments": {}}</c>'
-    assert parse(spec, unclosed)["content"] == unclosed
+    # a section never closed (a model cut short) still gives its complete calls
+    out = parse(spec, '<calls><c>{"name": "f", "arguments": {}}</c><c>{"name": "g"')
+    assert calls(out) == [("f", {})] and out["content"] == '<c>{"name": "g"'
+    assert parse(spec, "<calls><c>oops")["content"] == "<calls><c>oops"
 
 
 # -- generic envelope -----------------------------------------------------------------------

@@ -25,17 +25,19 @@ from shapes import (
 
 
 def stream(spec, pieces, tool_list=None, **kw):
-    """Feed `pieces`; return (all deltas, deltas returned before finish, final message)."""
+    """Feed `pieces`; return (all deltas, deltas returned before finish, final message, the
+    indices of announced calls that were abandoned)."""
     parser = StreamParser(spec, tool_list, id_factory=ids, **kw)
     early = []
     for piece in pieces:
         early += parser.feed(piece)
     late, message = parser.finish()
-    return early + late, early, message
+    return early + late, early, message, parser.abandoned
 
 
-def assemble(deltas):
-    """What a client builds from the deltas: content, reasoning and calls."""
+def assemble(deltas, abandoned=()):
+    """What a client builds from the deltas: content, reasoning and calls (less the calls the
+    parser announced and then abandoned)."""
     content, reasoning, calls = "", "", {}
     for delta in deltas:
         assert len(delta) == 1, delta
@@ -50,7 +52,7 @@ def assemble(deltas):
                 assert set(tc) == {"index", "function"} and set(tc["function"]) == {"arguments"}
                 calls[tc["index"]]["arguments"] += tc["function"]["arguments"]
     assert sorted(calls) == list(range(len(calls)))
-    return content, reasoning, [calls[i] for i in range(len(calls))]
+    return content, reasoning, [calls[i] for i in range(len(calls)) if i not in abandoned]
 
 
 def expected(message):
@@ -78,9 +80,9 @@ def assert_stream_matches(spec, text, tool_list=None, n_random=15, **kw):
     want = parse_output(spec, text, tool_list, id_factory=ids, **kw)
     rnd = random.Random(hash(text) & 0xFFFF)
     for pieces in chunkings(text, rnd, n_random):
-        deltas, _, message = stream(spec, pieces, tool_list, **kw)
+        deltas, _, message, abandoned = stream(spec, pieces, tool_list, **kw)
         assert message == want, pieces
-        assert assemble(deltas) == expected(want), pieces
+        assert assemble(deltas, abandoned) == expected(want), pieces
     return want
 
 
@@ -202,17 +204,30 @@ def test_content_streams_before_the_end_and_no_marker_leaks():
     assert message["content"] == "Hello there, friend."
 
 
-def test_a_call_is_sent_as_soon_as_it_is_complete():
-    call = hermes_call("get_weather", {"city": "Paris"})
+def test_arguments_stream_as_the_model_writes_them():
+    call = hermes_call("get_weather", {"city": "Paris", "days": 3})
     parser = StreamParser(HERMES, id_factory=ids)
-    assert parser.feed(call[:-1]) == []
-    deltas = parser.feed(call[-1])
-    assert deltas == [
-        {"tool_calls": [{"index": 0, "id": "id0", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
-        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris"}'}}]},
-    ]
+    deltas = []
+    for ch in call:
+        deltas += parser.feed(ch)
     rest, message = parser.finish()
-    assert rest == [] and message["tool_calls"][0]["id"] == "id0"
+    assert rest == []
+    head, *args = deltas
+    assert head == {"tool_calls": [{"index": 0, "id": "id0", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}
+    pieces = [d["tool_calls"][0]["function"]["arguments"] for d in args]
+    assert len(pieces) > 5  # several deltas as the JSON arrives
+    assert "".join(pieces) == message["tool_calls"][0]["function"]["arguments"] == '{"city": "Paris", "days": 3}'
+    # a number is sent once it is complete (3 could still become 30)
+    assert not any(p.endswith("3") for p in pieces[:-1])
+
+
+def test_a_call_cut_short_is_abandoned_and_its_text_is_content():
+    text = "Sure." + hermes_call("get_weather", {"city": "Paris"})[:-5]
+    deltas, _, message, abandoned = stream(HERMES, [text])
+    assert abandoned == [0] and "tool_calls" not in message
+    assert message["content"] == text
+    content, _, calls = assemble(deltas, abandoned)
+    assert content == text and calls == []
 
 
 def test_reasoning_streams_incrementally():
