@@ -10,7 +10,7 @@ from importlib import resources
 
 import chatformats
 
-from .xml_calls import parse_xml_calls, xml_calls_gbnf
+from .xml_calls import parse_xml_calls, xml_calls_grammar
 
 
 class Qwen3CoderHooks:
@@ -27,9 +27,11 @@ class Qwen3CoderHooks:
             name = tool_choice["function"]["name"]
             tools = [t for t in tools if t["function"]["name"] == name]
         lazy = tool_choice == "auto"
+        gbnf, warnings = xml_calls_grammar(tools, max_calls=None if parallel_tool_calls else 1)
         return chatformats.GrammarPlan(
-            gbnf=xml_calls_gbnf(tools, max_calls=None if parallel_tool_calls else 1),
+            gbnf=gbnf,
             lazy=lazy,
+            warnings=warnings,
             words=list(triggers.words) if lazy else [],
             tokens=list(triggers.tokens) if lazy else [],
             patterns=list(triggers.patterns) if lazy else [],
