@@ -330,7 +330,8 @@ class _SchemaVisitor:
         memo: dict[tuple[int, int, bool], Optional[str]] = {}
 
         def rest(i: int, count: int, after: bool) -> Optional[str]:
-            key = (i, min(count, cap), after)
+            count = min(count, cap + 1)  # past the bounds every count is alike
+            key = (i, count, after)
             if key in memo:
                 return memo[key]
             sep = '"," ws ' if after else ""
@@ -364,7 +365,7 @@ class _SchemaVisitor:
                 elif len(options) == 1:
                     result = options[0]
                 else:
-                    result = self.b.add_rule(f"{name}-n{i}-{min(count, cap)}{'-a' if after else ''}", " | ".join(o or '""' for o in options))
+                    result = self.b.add_rule(f"{name}-n{i}-{count}{'-a' if after else ''}", " | ".join(o or '""' for o in options))
             memo[key] = result
             return result
 

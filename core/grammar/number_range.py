@@ -106,17 +106,27 @@ class _Fractions:
 
     def rule(self, low: Optional[tuple[str, bool]], high: Optional[tuple[str, bool]], budget: int = FRACTION_DIGITS):
         """(GBNF for the non-empty digit strings allowed, or None; whether no digits is allowed)."""
+        if low == ("", True):
+            low = None  # >= 0 holds for every fraction
         key = (low, high, budget)
         if key in self.memo:
             return self.memo[key]
-        empty = (low is None or (low[0] == "" and low[1])) and (high is None or high[0] != "" or high[1])
+        empty = low is None and (high is None or high[0] != "" or high[1])
+        result: tuple[Optional[str], bool]
         if budget == 0:
-            self.memo[key] = (None, empty)
-            return self.memo[key]
-        if low is None and high is None:
+            result = (None, empty)
+        elif low is None and high is None:
             result = (f"[0-9]{{1,{budget}}}", True)
-            self.memo[key] = result
-            return result
+        elif low is None and high is not None and high[0] == "":  # at most 0: zeros only
+            result = (f'"0"{{1,{budget}}}' if high[1] else None, empty)
+        elif high is None and low == ("", False):  # more than 0: some digit is not 0
+            result = (f'"0"{{0,{budget - 1}}} [1-9] [0-9]{{0,{budget - 1}}}', False)
+        else:
+            result = (self._digits(low, high, budget), empty)
+        self.memo[key] = result
+        return result
+
+    def _digits(self, low, high, budget: int) -> Optional[str]:
         groups: dict[tuple, list[int]] = {}
         for c in range(10):
             lower = self._step(low, c, True)
@@ -126,20 +136,21 @@ class _Fractions:
             groups.setdefault((lower, upper), []).append(c)
         alts = []
         for (lower, upper), digits in groups.items():
-            head = _digit_class(digits[0], digits[-1]) if digits == list(range(digits[0], digits[-1] + 1)) else (
-                "[" + "".join(map(str, digits)) + "]"
-            )
+            if digits == list(range(digits[0], digits[-1] + 1)):
+                head = _digit_class(digits[0], digits[-1])
+            else:
+                head = "[" + "".join(map(str, digits)) + "]"
             rest, rest_empty = self.rule(lower, upper, budget - 1)
             if rest is None:
                 if rest_empty:
                     alts.append(head)
                 continue
-            alts.append(f"{head} {rest}?" if rest_empty else f"{head} {rest}")
-        body = " | ".join(alts) if alts else None
-        if body is not None and len(alts) > 1:
-            body = self.add_rule(f"{self.name}-frac", body)
-        self.memo[key] = (body, empty)
-        return self.memo[key]
+            group = f"({rest})" if any(c in rest for c in " |{*+?") else rest
+            alts.append(f"{head} {group}?" if rest_empty else f"{head} {group}")
+        if not alts:
+            return None
+        body = " | ".join(alts)
+        return self.add_rule(f"{self.name}-frac", body) if len(alts) > 1 else body
 
     @staticmethod
     def _step(bound: Optional[tuple[str, bool]], c: int, lower: bool):

@@ -2,7 +2,9 @@
 (a date that exists, a time of day, an RFC 3339 date-time, a UUID, an e-mail address, an IPv4
 address, an absolute http(s) URI), so `jsonschema`'s format checks pass on whatever a model writes.
 
-February stops at the 28th (a 29th exists only in leap years, which the rule does not count).
+The rules allow a subset, bounded so a model cannot run on inside a value: February stops at the
+28th (a 29th exists only in leap years), e-mail local parts and host labels are short, a URI has
+a few short path segments.
 """
 
 from __future__ import annotations
@@ -26,16 +28,16 @@ FORMAT_RULES: dict[str, dict[str, str]] = {
         "fmt-uuid": '[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12}',
     },
     "email": {
-        "fmt-email": '[a-zA-Z0-9._%+-]{1,64} "@" fmt-domain',
-        "fmt-domain": 'fmt-label ("." fmt-label){1,4}',
-        "fmt-label": "[a-zA-Z0-9] ([a-zA-Z0-9-]{0,61} [a-zA-Z0-9])?",
+        "fmt-email": '[a-zA-Z0-9._%+-]{1,32} "@" fmt-domain',
+        "fmt-domain": 'fmt-label ("." fmt-label){1,3}',
+        "fmt-label": "[a-zA-Z0-9] ([a-zA-Z0-9-]{0,20} [a-zA-Z0-9])?",
     },
     "ipv4": {
         "fmt-ipv4": 'fmt-octet "." fmt-octet "." fmt-octet "." fmt-octet',
         "fmt-octet": '"25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9] [0-9] | [0-9]',
     },
     "uri": {
-        "fmt-uri": '"http" "s"? "://" fmt-domain (":" [1-9] [0-9]{0,4})? ("/" fmt-uri-char*)* ("?" fmt-uri-char*)?',
+        "fmt-uri": '"http" "s"? "://" fmt-domain (":" [1-9] [0-9]{0,3})? ("/" fmt-uri-char{0,24}){0,6} ("?" fmt-uri-char{0,48})?',
         "fmt-uri-char": "[a-zA-Z0-9._~!$&'()*+,;=:@-] | \"%\" [0-9a-fA-F]{2}",
     },
 }
