@@ -1,5 +1,5 @@
-"""What the output side knows about one call: ids, arguments, Python-style calls, and the two
-signals a call reader raises (`Need`: more text could change the decision; `Fail`: not a call)."""
+"""What the output side knows about one call: ids, arguments, Python-style calls, and the signal a
+call reader raises when its text is not a call (`Fail`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,6 @@ from typing import Any, Callable, Optional
 IdFactory = Callable[[int], str]
 
 _ALNUM = string.ascii_letters + string.digits
-
-
-class Need(Exception):
-    """More text could change the decision (raised only while streaming)."""
 
 
 class Fail(Exception):

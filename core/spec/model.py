@@ -172,7 +172,12 @@ class ToolCalls(StrictModel):
     name_body: Optional[NameBody] = Field(None, alias="name")
     envelope: Optional[Envelope] = None
     special_tools: list[SpecialTool] = Field(default_factory=list)
-    max_calls: Optional[int] = Field(None, ge=1, description="At most this many calls per message.")
+    max_calls: Optional[int] = Field(
+        None,
+        ge=1,
+        description="At most this many calls per message (the grammar's default with parallel calls "
+        "is 8; the parser reads any number when unset).",
+    )
     anchored: bool = Field(
         False, description="Calls only count at the very start of the output (no content before)."
     )

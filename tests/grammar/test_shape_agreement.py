@@ -172,3 +172,39 @@ def test_random_walks_on_generated_specs(engine, spec, seed):
     plan = build_grammar(spec, WALK_TOOLS, "required")
     text, finish = walk(engine, plan, seed)
     check_walk(spec, WALK_TOOLS, text, finish)
+
+
+# -- the issue's case: a YAML-only format with space-carrying markers, end to end ---------------
+
+SPACEY = """
+spec_version: 1
+name: spacey
+description: "markers that carry meaningful spaces: CALL name ARGS {json} END"
+tool_calls:
+  call: {begin: "CALL ", end: " END"}
+  separator: "\\n"
+  body: name
+  name: {name_suffix: " ARGS "}
+stop: ["<|im_end|>"]
+"""
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_a_yaml_only_format_with_space_carrying_markers_works_on_llama_cpp(tmp_path, tiny_model_path):
+    from chatformats.hooks.registry import Registry
+    from chatformats.llama import ChatModel
+
+    (tmp_path / "spacey.yaml").write_text(SPACEY, encoding="utf-8")
+    registry = Registry(REGISTRY.plugins, [tmp_path])
+    model = ChatModel(str(tiny_model_path), "spacey", template=CHATML, registry=registry)
+    user = [{"role": "user", "content": "Weather in Paris?"}]
+    for seed in range(8):
+        result = model.chat(user, WALK_TOOLS, "required", max_tokens=300, seed=seed)
+        message = result["choices"][0]["message"]
+        raw = result["chatformats"]["raw_output"]
+        assert message.get("tool_calls"), f"seed {seed}: {raw!r}"
+        assert result["choices"][0]["finish_reason"] in ("tool_calls", "length"), raw
+        check_walk(model.format.spec, WALK_TOOLS, raw, "stop" if result["choices"][0]["finish_reason"] == "tool_calls" else "length")
