@@ -40,6 +40,18 @@ def r1_call(name: str, args: dict) -> str:
     )
 
 
+def complete_arguments(arguments: str, finish_reason: str) -> bool:
+    """A streamed call's arguments are complete, unless the reply was cut short inside the call
+    (finish_reason "length": its arguments stop where the tokens ran out, as OpenAI's do)."""
+    if finish_reason != "length":
+        return True
+    try:
+        json.loads(arguments)
+    except ValueError:
+        return False
+    return True
+
+
 def real(name: str) -> Spec:
     """A built-in format's spec."""
     return get_registry().get(name).spec

@@ -52,6 +52,26 @@ def strict_object_text(text: str) -> Optional[str]:
     return text
 
 
+def _match(buf: str, p: int, pieces: list[Any], final: bool) -> Optional[int]:
+    """Where `pieces` (cores and gaps, None for none) end when they match at p; None if they do
+    not; -1 while the text so far cannot tell."""
+    for piece in pieces:
+        if piece is None or piece == "":
+            continue
+        if isinstance(piece, str):
+            if buf.startswith(piece, p):
+                p += len(piece)
+                continue
+            if len(buf) - p < len(piece) and piece.startswith(buf[p:]) and not final:
+                return -1
+            return None
+        end = _gap_re(piece.max).match(buf, p).end()
+        if end == len(buf) and not final:
+            return -1
+        p = end
+    return p
+
+
 class Block:
     """One call block from `start`; `step()` -> ("need", None) | ("done", (end, skip)) | ("fail", None).
 
@@ -144,30 +164,24 @@ class Block:
             yield
         return self.buf[self.pos]
 
+    def next_member(self, closer: str) -> Steps:
+        """After a JSON member or element: True at a comma (whitespace after it skipped), False at
+        `closer` (consumed); Fail otherwise."""
+        yield from self.ws()
+        sep = yield from self.peek()
+        if sep not in (",", closer):
+            raise Fail
+        self.pos += 1
+        if sep == ",":
+            yield from self.ws()
+        return sep == ","
+
     def probe(self, pieces: list[Any]) -> Steps:
         """Whether `pieces` (gaps and cores) match at pos, without moving (waits while undecided)."""
         while True:
-            p, buf = self.pos, self.buf
-            undecided = False
-            for piece in pieces:
-                if piece is None or piece == "":
-                    continue
-                if isinstance(piece, str):
-                    if buf.startswith(piece, p):
-                        p += len(piece)
-                        continue
-                    if len(buf) - p < len(piece) and piece.startswith(buf[p:]) and not self.final:
-                        undecided = True
-                    break
-                end = _gap_re(piece.max).match(buf, p).end()
-                if end == len(buf) and not self.final:
-                    undecided = True
-                    break
-                p = end
-            else:
-                return True
-            if not undecided:
-                return False
+            end = _match(self.buf, self.pos, pieces, self.final)
+            if end != -1:
+                return end is not None
             yield
 
     def value(self, reader: Any) -> Steps:
@@ -186,21 +200,8 @@ class Block:
     def _after_name(self, p: int, special: bool) -> Optional[int]:
         """Where the name suffix ends if it follows at p; -1 while undecided; None if not."""
         c, buf = self.c, self.buf
-        for piece in (c.j_name_suffix, c.suffix.core, c.j_suffix_args):
-            if piece is None or piece == "":
-                continue
-            if isinstance(piece, str):
-                if buf.startswith(piece, p):
-                    p += len(piece)
-                    continue
-                if len(buf) - p < len(piece) and piece.startswith(buf[p:]) and not self.final:
-                    return -1
-                return None
-            end = _gap_re(piece.max).match(buf, p).end()
-            if end == len(buf) and not self.final:
-                return -1
-            p = end
-        if special or c.suffix.core:
+        p = _match(buf, p, [c.j_name_suffix, c.suffix.core, c.j_suffix_args], self.final)
+        if p is None or p == -1 or special or c.suffix.core:
             return p
         # no suffix text: the arguments must start right here
         if p >= len(buf):
@@ -390,14 +391,8 @@ class Block:
                     raise Fail  # a JSON object with other keys is data, not a call
                 if index is None and name is not None and pending is not None and call_id is not None:
                     index, arguments = self._announce(name, call_id, pending, arguments)
-                yield from self.ws()
-                sep = yield from self.peek()
-                self.pos += 1
-                if sep == "}":
+                if not (yield from self.next_member("}")):
                     break
-                if sep != ",":
-                    raise Fail
-                yield from self.ws()
             if name is None or (index is None and pending is None):
                 raise Fail
             if index is None:
@@ -482,15 +477,9 @@ class Block:
             self.sink.call_done(index, arguments)
             self.n_done += 1
             self.last_end = self.pos
-            yield from self.ws()
-            sep = yield from self.peek()
-            self.pos += 1
-            if sep == "]":
+            if not (yield from self.next_member("]")):
                 self.last_end = self.pos
                 return
-            if sep != ",":
-                raise Fail
-            yield from self.ws()
 
     def anchored(self) -> Steps:
         c = self.c
@@ -607,14 +596,8 @@ class Block:
                 self.held_content = text
             else:
                 raise Fail
-            yield from self.ws()
-            sep = yield from self.peek()
-            self.pos += 1
-            if sep == "}":
+            if not (yield from self.next_member("}")):
                 break
-            if sep != ",":
-                raise Fail
-            yield from self.ws()
         if self.last_end is None:
             if self.held_content is None:
                 raise Fail

@@ -172,6 +172,11 @@ class Events:
         """The call block being read is over (the next call opens a new one)."""
         self._in_block = False
 
+    def abandon_open(self) -> None:
+        """Every announced call not yet complete is abandoned (the rest of the text is content)."""
+        for index in list(self._open):
+            self.call_abandon(index)
+
     def call_abandon(self, index: int) -> None:
         """An announced call turned out not to be one (its text is content)."""
         self._open.pop(index, None)

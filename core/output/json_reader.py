@@ -25,7 +25,7 @@ MAX_NUMBER = 1000
 """Longest number token read (a longer run of digits is not a number any client could use)."""
 
 # states
-_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _COLON, _AFTER, _STRING, _NUMBER_TOKEN, _LITERAL = range(9)
+_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _COLON, _AFTER, _STRING, _NUMBER_TOKEN, _LITERAL, _SCALAR_END = range(10)
 
 
 class JsonReader:
@@ -63,12 +63,8 @@ class JsonReader:
                 c = buf[pos]
                 if c == '"':
                     pos += 1
-                    state = _COLON if self.key else _AFTER
+                    state = _COLON if self.key else _SCALAR_END
                     self.safe = pos
-                    if state == _AFTER and not stack:
-                        self.end = pos
-                        result = DONE
-                        break
                     continue
                 if c != "\\":
                     result = FAIL  # a raw control character
@@ -106,7 +102,20 @@ class JsonReader:
                 if _NUMBER.fullmatch(token) is None or not math.isfinite(float(token)):
                     result = FAIL
                     break
-                pos = end
+                pos, state = end, _SCALAR_END
+                continue
+            if state == _LITERAL:
+                word = _LITERALS[buf[self.token]]
+                got = buf[self.token : self.token + len(word)]
+                if got == word:
+                    pos, state = self.token + len(word), _SCALAR_END
+                    continue
+                if not word.startswith(got) or final:
+                    result = FAIL
+                else:
+                    pos = n
+                break
+            if state == _SCALAR_END:  # a string, number or literal value is complete
                 state = _AFTER
                 self.safe = pos
                 if not stack:
@@ -114,46 +123,29 @@ class JsonReader:
                     result = DONE
                     break
                 continue
-            if state == _LITERAL:
-                word = _LITERALS[buf[self.token]]
-                got = buf[self.token : self.token + len(word)]
-                if got == word:
-                    pos = self.token + len(word)
-                    state = _AFTER
-                    self.safe = pos
-                    if not stack:
-                        self.end = pos
-                        result = DONE
-                        break
-                    continue
-                if not word.startswith(got) or final:
-                    result = FAIL
-                else:
-                    pos = n
-                break
             # structural states: skip whitespace, then one token
             pos = _WS.match(buf, pos).end()
             if pos >= n:
                 result = FAIL if final else NEED
                 break
             c = buf[pos]
-            if state == _AFTER:
-                top = stack[-1]
-                if c == ",":
-                    state = _KEY if top == "{" else _VALUE
-                elif c == ("}" if top == "{" else "]"):
-                    stack.pop()
-                    if not stack:
-                        pos += 1
-                        self.safe = self.end = pos
-                        result = DONE
-                        break
-                else:
-                    result = FAIL
-                    break
+            closes = state in (_AFTER, _KEY_OR_CLOSE, _VALUE_OR_CLOSE) and c == ("}" if stack[-1] == "{" else "]")
+            if closes or (state == _AFTER and c == ","):
                 pos += 1
                 self.safe = pos
+                if not closes:
+                    state = _KEY if stack[-1] == "{" else _VALUE
+                    continue
+                stack.pop()
+                state = _AFTER
+                if not stack:
+                    self.end = pos
+                    result = DONE
+                    break
                 continue
+            if state == _AFTER:
+                result = FAIL
+                break
             if state == _COLON:
                 if c != ":":
                     result = FAIL
@@ -163,16 +155,6 @@ class JsonReader:
                 self.safe = pos
                 continue
             if state in (_KEY, _KEY_OR_CLOSE):
-                if c == "}" and state == _KEY_OR_CLOSE:
-                    stack.pop()
-                    pos += 1
-                    state = _AFTER
-                    self.safe = pos
-                    if not stack:
-                        self.end = pos
-                        result = DONE
-                        break
-                    continue
                 if c != '"':
                     result = FAIL
                     break
@@ -181,16 +163,6 @@ class JsonReader:
                 self.safe = pos
                 continue
             # _VALUE or _VALUE_OR_CLOSE
-            if c == "]" and state == _VALUE_OR_CLOSE:
-                stack.pop()
-                pos += 1
-                state = _AFTER
-                self.safe = pos
-                if not stack:
-                    self.end = pos
-                    result = DONE
-                    break
-                continue
             if c == "{":
                 stack.append("{")
                 state = _KEY_OR_CLOSE

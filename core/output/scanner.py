@@ -106,6 +106,7 @@ class Scanner:
         if self.block is not None:
             self.pos = self.block_start
             self.block = None
+        self.out.abandon_open()
         if self.pos < len(self.buf):
             self.out.passthrough(self.buf[max(self.pos, self._implicit_end) :])
             self.pos = len(self.buf)

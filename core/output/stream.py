@@ -167,6 +167,7 @@ class BufferedStreamParser:
         self._parse = parse_fn
         self._pieces: list[str] = []
         self._finished = False
+        self.abandoned: list[int] = []  # (it announces no call before it is complete)
 
     def feed(self, text_piece: str) -> list[Delta]:
         """Hold the piece; nothing is decided before the end."""

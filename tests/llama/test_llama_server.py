@@ -26,6 +26,7 @@ from chatformats.llama.remote import BackendError, LlamaServerBackend
 from chatformats.llama.spawn import LlamaServerProcess, find_llama_server
 from chatformats.testing.templates import template_for, templates_dir
 from chatformats.testing.tiny_model import ensure_tiny_model
+from parse_helpers import complete_arguments
 
 pytestmark = pytest.mark.skipif(
     find_llama_server() is None, reason="no llama-server binary (scripts/setup.sh builds one into .venv/bin)"
@@ -87,22 +88,12 @@ def test_lazy_auto_and_streaming_equal_non_streaming(servers):
         message = whole["choices"][0]["message"]
         finish = whole["choices"][0]["finish_reason"]
         # cut short inside a call (max_tokens), the stream announced it: its arguments stop there
-        streamed = [(c["name"], c["arguments"]) for c in calls.values() if complete(c["arguments"], finish)]
+        streamed = [(c["name"], c["arguments"]) for c in calls.values() if complete_arguments(c["arguments"], finish)]
         assert [(name, json.loads(arguments)) for name, arguments in streamed] == [
             (c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message.get("tool_calls") or []
         ]
         assert content == (message.get("content") or "")
         assert chunks[-1]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
-
-
-def complete(arguments: str, finish_reason: str) -> bool:
-    if finish_reason != "length":
-        return True
-    try:
-        json.loads(arguments)
-    except ValueError:
-        return False
-    return True
 
 
 def test_client_text_never_becomes_a_control_token_remotely(servers):

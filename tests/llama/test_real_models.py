@@ -10,6 +10,7 @@ import pytest
 from chatformats.cli.demo import WEATHER_QUESTION, WEATHER_TOOL, invalid_calls
 from chatformats.llama import ChatModel
 from chatformats.llama.models import MODELS
+from parse_helpers import complete_arguments
 
 USER = [{"role": "user", "content": WEATHER_QUESTION}]
 
@@ -72,19 +73,7 @@ def test_streaming_equals_non_streaming_on_a_real_model(smollm2):
         message = whole["choices"][0]["message"]
         assert content == (message.get("content") or "")
         finish = whole["choices"][0]["finish_reason"]
-        assert [(names[i], arguments[i]) for i in sorted(names) if complete(arguments[i], finish)] == [
+        assert [(names[i], arguments[i]) for i in sorted(names) if complete_arguments(arguments[i], finish)] == [
             (c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls") or []
         ]
         assert streamed[-1]["choices"][0]["finish_reason"] == finish
-
-
-def complete(arguments: str, finish_reason: str) -> bool:
-    """A streamed call's arguments are complete, unless the reply was cut short inside the call
-    (finish_reason "length": its arguments stop where the tokens ran out, as OpenAI's do)."""
-    if finish_reason != "length":
-        return True
-    try:
-        json.loads(arguments)
-    except ValueError:
-        return False
-    return True
