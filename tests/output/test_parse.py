@@ -468,3 +468,42 @@ def test_real_unknown_tool_stays_content():
     assert parse(real("hermes"), text, real_tools("hermes"))["content"] == text
     text = '{"name": "delete_everything", "parameters": {}}'
     assert parse(real("llama3"), text, real_tools("llama3"))["content"] == text
+
+
+# -- issue 10: nothing dropped, nothing that is not JSON ------------------------------------------
+
+
+def test_envelope_keeps_what_it_does_not_know_as_content():
+    for text in ['{"response": "Hi", "mood": "happy"}', '{"tool_call": {"name": "a", "arguments": {}}, "note": 1}']:
+        out = parse(GENERIC, text)
+        assert "tool_calls" not in out or out["content"], out  # the unknown key is not dropped
+        assert "mood" in (out["content"] or "") or "note" in (out["content"] or "")
+
+
+def test_arguments_and_parameters_together_are_not_a_call():
+    for spec, text in [
+        (GENERIC, '{"tool_call": {"name": "a", "arguments": {"x": 1}, "parameters": {"y": 2}}}'),
+        (HERMES, '<tool_call>\n{"name": "a", "arguments": {"x": 1}, "parameters": {"y": 2}}\n</tool_call>'),
+    ]:
+        assert parse(spec, text) == {"role": "assistant", "content": text}
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e400", "1" + "0" * 400, "NaN", "Infinity"])
+def test_numbers_a_double_cannot_hold_are_not_arguments(number):
+    text = '<tool_call>\n{"name": "f", "arguments": {"x": ' + number + "}}\n</tool_call>"
+    assert parse(HERMES, text)["content"] == text
+
+
+def test_arguments_are_the_models_own_json_text():
+    out = parse(HERMES, '<tool_call>\n{"name": "f", "arguments": {"b" :1,  "a":[ 1.50 ]}}\n</tool_call>')
+    assert out["tool_calls"][0]["function"]["arguments"] == '{"b" :1,  "a":[ 1.50 ]}'
+    # a JSON string holding the arguments gives the JSON text it holds
+    out = parse(HERMES, '<tool_call>\n{"name": "f", "arguments": "{\\"a\\": 1}"}\n</tool_call>')
+    assert out["tool_calls"][0]["function"]["arguments"] == '{"a": 1}'
+
+
+def test_names_are_the_offered_tools_longest_first():
+    odd = [{"type": "function", "function": {"name": n}} for n in ("get", "get weather/ü", "get weather")]
+    out = parse(FUNCTIONARY_31, '<function=get weather/ü>{"c": 1}</function><function=get>{}</function>', odd)
+    assert calls(out) == [("get weather/ü", {"c": 1}), ("get", {})]
+    assert parse(FUNCTIONARY_31, '<function=get weather/x>{}</function>', odd)["content"].startswith("<function=")

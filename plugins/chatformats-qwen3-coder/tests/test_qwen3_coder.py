@@ -65,3 +65,15 @@ def test_grammar_accepts_typed_values_and_rejects_wrong_types(chatformats_regist
 
 def test_conforms(chatformats_conformance):
     chatformats_conformance("qwen3-coder", kinds=["one_call", "parallel_calls", "content_only", "content_and_call"])
+
+
+def test_nothing_is_dropped_and_nothing_raises():
+    json_body = '<tool_call>\n<function=f>\n{"n": 1, "s": "x"}\n</function>\n</tool_call>'
+    message = parse_xml_calls(json_body, TOOLS)
+    assert json.loads(message["tool_calls"][0]["function"]["arguments"]) == {"n": 1, "s": "x"}
+    between = "<tool_call>\n<function=f>\n<parameter=n>\n1\n</parameter>\nstray text\n</function>\n</tool_call>"
+    assert parse_xml_calls(between, TOOLS) == {"role": "assistant", "content": between}
+    for value in ("nan", "inf", "-Infinity", "1e999"):
+        assert convert(value, {"type": "number"}) == value  # text, never NaN or Infinity
+    deep = "<tool_call>\n<function=f>\n<parameter=o>\n" + "[" * 100_000 + "\n</parameter>\n</function>\n</tool_call>"
+    assert json.loads(parse_xml_calls(deep, TOOLS)["tool_calls"][0]["function"]["arguments"])["o"].startswith("[[[")
