@@ -38,6 +38,7 @@ def parse_output(
     *,
     in_reasoning: bool = False,
     id_factory: Optional[IdFactory] = None,
+    calls: bool = True,
 ) -> dict[str, Any]:
     """Parse a model's complete output into an OpenAI assistant message (never raises).
 
@@ -47,10 +48,12 @@ def parse_output(
     :param in_reasoning: the prompt already opened the reasoning block (output starts inside it).
     :param id_factory: call index -> id, for calls whose id is not in the output (default: the
         spec's id style).
+    :param calls: False reads no calls: the reply to a `response_format` request (its reasoning
+        block, then the JSON reply as content, whatever shape it has).
     :returns: ``{"role": "assistant", "content", "reasoning_content"?, "tool_calls"?}``.
     """
     try:
-        scanner = Scanner(spec, tools, in_reasoning, id_factory)
+        scanner = Scanner(spec, tools, in_reasoning, id_factory, calls)
         scanner.feed(text)
         scanner.advance(True)
         scanner.finish()

@@ -65,8 +65,10 @@ class Scanner:
         tools: Optional[list[dict[str, Any]]],
         in_reasoning: bool,
         id_factory: Optional[IdFactory],
+        calls: bool = True,
     ) -> None:
         self.c = compile_shape(spec)
+        self.calls = calls  # False: a reply in a response_format (reasoning, then plain content)
         self.names = tool_names(tools)
         # the offered names, longest first (a call names the longest one its text starts with)
         self.names_by_length = None if self.names is None else sorted(self.names, key=lambda n: (-len(n), n))
@@ -191,6 +193,9 @@ class Scanner:
                 self.out.end_reasoning()
                 self.state = _BODY_INIT
             elif self.state == _BODY_INIT:
+                if not self.calls:
+                    self.state = _PLAIN
+                    continue
                 if c.implicit_prefix:
                     # Parse as if the output started with the prefix the prompt ended with.
                     self.buf = buf[: self.pos] + c.implicit_prefix + buf[self.pos :]

@@ -63,6 +63,7 @@ class StreamParser:
     :param tools: the request's tools (calls naming other tools stay content).
     :param in_reasoning: the prompt already opened the reasoning block.
     :param id_factory: makes the id of call number i when the output carries none.
+    :param calls: False reads no calls (a reply to a `response_format` request).
     """
 
     def __init__(
@@ -72,8 +73,9 @@ class StreamParser:
         *,
         in_reasoning: bool = False,
         id_factory: Optional[IdFactory] = None,
+        calls: bool = True,
     ) -> None:
-        self._scanner = Scanner(spec, tools, in_reasoning, id_factory)
+        self._scanner = Scanner(spec, tools, in_reasoning, id_factory, calls)
         self._taken = 0  # events already turned into deltas
         self._finished = False
         self._broken = False

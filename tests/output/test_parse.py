@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from chatformats.output import parse_output
+from chatformats.output import StreamParser, parse_output
 from parse_helpers import NESTED, calls, hermes_call, parse, r1_call, real, real_tools, tools
 from shapes import (
     ALL_SPECS,
@@ -507,3 +507,15 @@ def test_names_are_the_offered_tools_longest_first():
     out = parse(FUNCTIONARY_31, '<function=get weather/ü>{"c": 1}</function><function=get>{}</function>', odd)
     assert calls(out) == [("get weather/ü", {"c": 1}), ("get", {})]
     assert parse(FUNCTIONARY_31, '<function=get weather/x>{}</function>', odd)["content"].startswith("<function=")
+
+
+def test_a_response_format_reply_is_content_whatever_its_shape():
+    for spec, text in [(LLAMA3, '{"name": "f", "parameters": {}}'), (GENERIC, '{"response": "x"}'),
+                       (HERMES, '<think>ok</think>\n{"tool_call": 1}')]:
+        out = parse_output(spec, text, calls=False)
+        assert "tool_calls" not in out and out["content"] == text.split("</think>\n")[-1]
+    parser = StreamParser(HERMES, calls=False)
+    streamed = [d for ch in '<think>a</think>{"x": 1}' for d in parser.feed(ch)]
+    late, message = parser.finish()
+    assert message == {"role": "assistant", "content": '{"x": 1}', "reasoning_content": "a"}
+    assert "".join(d.get("content", "") for d in streamed + late) == '{"x": 1}'
