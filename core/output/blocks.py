@@ -16,63 +16,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..spec.shape import WS_CHARS, Junction, SpecialShape
-from .calls import Fail, dumps, parse_python_call
-from .json_reader import DONE, FAIL, NEED, JsonReader, skip_ws
-from .python_call import PythonCallReader
+from .calls import Fail
+from .json_reader import DONE, FAIL, JsonReader
+from .reader import Steps, _match, strict_object_text
+from .special_blocks import SpecialBlocks
 
 if TYPE_CHECKING:
     from .scanner import Scanner
 
-Steps = Generator[None, None, Any]
 _NAME = re.compile(r"[\w.\-]{1,129}")
-_GAPS: dict[int, re.Pattern] = {}
-_STRICT = json.JSONDecoder(parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
 
 
-def _gap_re(size: Optional[int]) -> re.Pattern:
-    found = _GAPS.get(size)
-    if found is None:
-        count = "*" if size is None else f"{{0,{size}}}"
-        found = _GAPS[size] = re.compile(f"[{re.escape(WS_CHARS)}]{count}")
-    return found
-
-
-def strict_object_text(text: str) -> Optional[str]:
-    """`text` stripped, when it is exactly one strict JSON object (finite numbers), else None."""
-    text = text.strip(WS_CHARS)
-    if not text.startswith("{"):
-        return None
-    reader = JsonReader(0)
-    if reader.advance(text, True) != DONE or reader.end != len(text):
-        return None
-    return text
-
-
-def _match(buf: str, p: int, pieces: list[Any], final: bool) -> Optional[int]:
-    """Where `pieces` (cores and gaps, None for none) end when they match at p; None if they do
-    not; -1 while the text so far cannot tell."""
-    for piece in pieces:
-        if piece is None or piece == "":
-            continue
-        if isinstance(piece, str):
-            if buf.startswith(piece, p):
-                p += len(piece)
-                continue
-            if len(buf) - p < len(piece) and piece.startswith(buf[p:]) and not final:
-                return -1
-            return None
-        end = _gap_re(piece.max).match(buf, p).end()
-        if end == len(buf) and not final:
-            return -1
-        p = end
-    return p
-
-
-class Block:
+class Block(SpecialBlocks):
     """One call block from `start`; `step()` -> ("need", None) | ("done", (end, skip)) | ("fail", None).
 
     `end`: where the block's text ends (after its last complete call, or its section end);
@@ -90,110 +47,6 @@ class Block:
         self.n_done = 0
         self.held_content: Optional[str] = None  # an envelope's reply text (content at its end)
         self._gen = self._run(kind, payload)
-
-    @property
-    def buf(self) -> str:
-        return self.s.buf
-
-    @property
-    def final(self) -> bool:
-        return self.s.final
-
-    def step(self) -> tuple[str, Any]:
-        try:
-            next(self._gen)
-            return "need", None
-        except StopIteration as stop:
-            return "done", stop.value
-        except Fail:
-            if self.last_end is not None:
-                return "done", (self.last_end, self.skip)
-            return "fail", None
-
-    def _calls_left(self) -> Optional[int]:
-        if self.c.max_calls is None:
-            return None
-        return self.c.max_calls - self.sink.n_calls
-
-    # .. primitives
-
-    def _more(self) -> Steps:
-        """Wait for more text (Fail when the output is complete)."""
-        if self.final:
-            raise Fail
-        yield
-
-    def lit(self, core: str) -> Steps:
-        if not core:
-            return
-        while True:
-            buf, p = self.buf, self.pos
-            if buf.startswith(core, p):
-                self.pos = p + len(core)
-                return
-            if len(buf) - p < len(core) and core.startswith(buf[p:]):
-                yield from self._more()
-                continue
-            raise Fail
-
-    def gap(self, junction: Junction) -> Steps:
-        if junction is None:
-            return
-        pattern = _gap_re(junction.max)
-        while True:
-            end = pattern.match(self.buf, self.pos).end()
-            if end == len(self.buf) and (junction.max is None or end - self.pos < junction.max) and not self.final:
-                yield
-                continue
-            self.pos = end
-            return
-
-    def ws(self) -> Steps:
-        """JSON whitespace (unbounded here: the grammar bounds what it writes)."""
-        while True:
-            self.pos = skip_ws(self.buf, self.pos)
-            if self.pos < len(self.buf) or self.final:
-                return
-            yield
-
-    def peek(self) -> Steps:
-        """The next character ("" at the end of the output)."""
-        while self.pos >= len(self.buf):
-            if self.final:
-                return ""
-            yield
-        return self.buf[self.pos]
-
-    def next_member(self, closer: str) -> Steps:
-        """After a JSON member or element: True at a comma (whitespace after it skipped), False at
-        `closer` (consumed); Fail otherwise."""
-        yield from self.ws()
-        sep = yield from self.peek()
-        if sep not in (",", closer):
-            raise Fail
-        self.pos += 1
-        if sep == ",":
-            yield from self.ws()
-        return sep == ","
-
-    def probe(self, pieces: list[Any]) -> Steps:
-        """Whether `pieces` (gaps and cores) match at pos, without moving (waits while undecided)."""
-        while True:
-            end = _match(self.buf, self.pos, pieces, self.final)
-            if end != -1:
-                return end is not None
-            yield
-
-    def value(self, reader: Any) -> Steps:
-        """Run a value reader (JsonReader, PythonCallReader) to its end."""
-        while True:
-            status = reader.advance(self.buf, self.final)
-            if status == DONE:
-                self.pos = reader.end
-                return
-            if status == FAIL:
-                raise Fail
-            yield
 
     # .. names
 
@@ -490,123 +343,6 @@ class Block:
         else:
             yield from self.sequence()
 
-    # .. special tools
-
-    def raw(self, special: SpecialShape, name: str) -> Steps:
-        """Raw code to the tool's end text, one of its stops, or the end of the output; a JSON
-        object holding the tool's argument is taken as the arguments. Returns (index, text)."""
-        buf_start = self.pos
-        yield from self.ws()
-        if (yield from self.peek()) == "{":
-            start = self.pos
-            reader = JsonReader(start)
-            try:
-                yield from self.value(reader)
-                obj = json.loads(self.buf[start : self.pos])
-            except Fail:
-                obj = None
-            if isinstance(obj, dict) and special.argument in obj:
-                text = self.buf[start : self.pos]
-                if special.close:
-                    yield from self.lit(special.close)
-                return self.sink.call_head(name, None), text
-            self.pos = buf_start
-        terminators = (special.close,) if special.close else special.stops
-        code_end, end = yield from self.s.until(self.pos, terminators)
-        code = self.buf[self.pos : code_end].strip()
-        self.pos = end
-        return self.sink.call_head(name, None), dumps({special.argument: code})
-
-    def special(self, specials: tuple[SpecialShape, ...]) -> Steps:
-        """A special tool's own opener at pos: raw code, or NAME.call(...)."""
-        first = specials[0]
-        yield from self.lit(first.open)
-        if first.body == "raw":
-            names = [n for s in specials for n in s.names if self.s.allowed(n)]
-            if not names:
-                raise Fail
-            index, arguments = yield from self.raw(first, names[0])
-            self.sink.call_done(index, arguments)
-            self.last_end = self.pos
-            return
-        yield from self.gap(first.open_gap)
-        if (yield from self.peek()) == "{" and self.c.body == "json":
-            index, arguments = yield from self.json_call()  # a normal call after the marker
-        else:
-            start = self.pos
-            yield from self.value(PythonCallReader(start))
-            parsed = parse_python_call(self.buf[start : self.pos])
-            if parsed is None:
-                raise Fail
-            name, values = parsed
-            if not any(name in s.names for s in specials) or not self.s.allowed(name):
-                raise Fail
-            index, arguments = self.sink.call_head(name, None), dumps(values)
-            if first.close:
-                try:
-                    yield from self.gap(first.close_gap)
-                    yield from self.lit(first.close)
-                except BaseException:
-                    self.sink.call_abandon(index)
-                    raise
-        self.sink.call_done(index, arguments)
-        self.last_end = self.pos
-        yield from self._stop(first)
-
-    def _stop(self, special: SpecialShape) -> Steps:
-        """A generation stop right after the call (kept in the text by some callers) is part of it."""
-        for stop in special.stops:
-            matched = yield from self.probe([_ANY_WS, stop])
-            if matched:
-                self.pos = skip_ws(self.buf, self.pos)
-                self.pos += len(stop)
-                self.last_end = self.pos
-                return
-
-    # .. the whole output as one JSON object (envelope formats)
-
-    def envelope(self) -> Steps:
-        """{"tool_calls": [CALL, ...]}, {"tool_call": CALL} and/or {"response": "text"}; any other
-        key makes it not the envelope. The reply text is held for the scanner (`held_content`)."""
-        env = self.c.envelope
-        yield from self.lit("{")
-        yield from self.ws()
-        seen: set[str] = set()
-        while True:
-            key = yield from self._string_value()
-            if key in seen:
-                raise Fail
-            seen.add(key)
-            yield from self.ws()
-            yield from self.lit(":")
-            yield from self.ws()
-            if key == env.calls_key:
-                yield from self.array()
-            elif key == env.call_key:
-                left = self._calls_left()
-                if left is not None and left <= 0:
-                    raise Fail
-                index, arguments = yield from self.json_call()
-                self.sink.call_done(index, arguments)
-                self.last_end = self.pos
-            elif key == env.content_key:
-                text = yield from self._string_value()
-                if not isinstance(text, str):
-                    raise Fail
-                self.held_content = text
-            else:
-                raise Fail
-            if not (yield from self.next_member("}")):
-                break
-        if self.last_end is None:
-            if self.held_content is None:
-                raise Fail
-            # a reply without calls is the envelope only when nothing but whitespace follows
-            yield from self.ws()
-            if self.pos < len(self.buf):
-                raise Fail
-        self.last_end = self.pos
-
     # .. entry
 
     def _run(self, kind: str, payload: Any) -> Steps:
@@ -621,12 +357,3 @@ class Block:
         else:
             yield from self.special(payload)
         return (self.last_end if self.last_end is not None else self.pos), self.skip
-
-
-class _AnyGap:
-    """Whitespace of any length (parser-side only: before a generation stop)."""
-
-    max = None
-
-
-_ANY_WS = _AnyGap()

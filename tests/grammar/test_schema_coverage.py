@@ -211,7 +211,7 @@ def test_a_schema_without_such_keywords_gives_no_warning():
 )
 def test_unsatisfiable_schemas_are_errors_naming_tool_and_keyword(keyword, schema):
     parameters = {"type": "object", "properties": {"v": schema}, "required": ["v"]}
-    with pytest.raises(SchemaError, match=re.escape(f"tools[0] get_weather: ") + ".*" + re.escape(f"`{keyword}`")):
+    with pytest.raises(SchemaError, match=re.escape("tools[0] get_weather: ") + ".*" + re.escape(f"`{keyword}`")):
         GbnfBuilder().add_arguments(parameters, "get_weather", label="tools[0] get_weather")
     with pytest.raises(RequestError, match="tools\\[0\\] get_weather"):
         plan_for(parameters)

@@ -227,16 +227,15 @@ def parse_xml_calls(text: str, tools: Optional[list[dict[str, Any]]] = None) -> 
 def _join(pieces: list[str]) -> str:
     """The text around the calls: whitespace touching a call goes, the whitespace that separated two
     pieces stays (as the core's parser does)."""
-    out = ""
+    out = trail = ""
     for piece in pieces:
         core = piece.strip()
         if not core:
             continue
         if out:
-            before = piece[: len(piece) - len(piece.lstrip())]
-            out += out_trail or before
+            out += trail or piece[: len(piece) - len(piece.lstrip())]
         out += core
-        out_trail = piece[len(piece.rstrip()) :]
+        trail = piece[len(piece.rstrip()) :]
     return out
 
 
