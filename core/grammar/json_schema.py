@@ -281,12 +281,7 @@ class _SchemaVisitor(ContainerRules):
     # .. strings
 
     def _string(self, schema: dict[str, Any], name: str, path: str) -> str:
-        min_len = schema.get("minLength", 0)
-        max_len = schema.get("maxLength")
-        min_len = min_len if isinstance(min_len, int) and min_len > 0 else 0
-        max_len = max_len if isinstance(max_len, int) and max_len >= 0 else None
-        if max_len is not None and min_len > max_len:
-            raise self._error(path, f"`minLength` {min_len} > `maxLength` {max_len}")
+        min_len, max_len = self._counts(schema, "minLength", "maxLength", path)
         lengths = bool(min_len or max_len is not None)
         fmt = schema.get("format")
         if isinstance(fmt, str):

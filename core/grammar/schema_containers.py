@@ -45,11 +45,9 @@ class ContainerRules:
                 if extra is False:
                     raise self._error(path, f"`required` key {key!r} is not in `properties` and `additionalProperties` is false")
                 properties[key] = extra if isinstance(extra, dict) else {}
-        low, high = schema.get("minProperties"), schema.get("maxProperties")
-        low = low if isinstance(low, int) and not isinstance(low, bool) and low > 0 else 0
-        high = high if isinstance(high, int) and not isinstance(high, bool) and high >= 0 else None
-        if high is not None and (low > high or len(set(required)) > high):
-            raise self._error(path, f"`maxProperties` {high} (with `minProperties` {low}, {len(required)} required)")
+        low, high = self._counts(schema, "minProperties", "maxProperties", path)
+        if high is not None and len(set(required)) > high:
+            raise self._error(path, f"`maxProperties` {high} with {len(set(required))} `required` keys")
         if not properties and extra is True and not low and high is None:
             return self._builtin("object")
         kvs: list[tuple[str, bool]] = []
@@ -151,15 +149,19 @@ class ContainerRules:
 
         return self.b.add_rule(name, f'"\\"" {node("")}')
 
+    def _counts(self, schema: dict[str, Any], low_key: str, high_key: str, path: str) -> tuple[int, Optional[int]]:
+        """(minimum, maximum or None) of a count (minItems/maxItems, minLength/maxLength, ...)."""
+        low, high = schema.get(low_key, 0), schema.get(high_key)
+        low = low if isinstance(low, int) and not isinstance(low, bool) and low > 0 else 0
+        high = high if isinstance(high, int) and not isinstance(high, bool) and high >= 0 else None
+        if high is not None and low > high:
+            raise self._error(path, f"`{low_key}` {low} > `{high_key}` {high}")
+        return low, high
+
     # .. arrays
 
     def _array(self, schema: dict[str, Any], name: str, path: str) -> str:
-        min_items = schema.get("minItems", 0)
-        max_items = schema.get("maxItems")
-        min_items = min_items if isinstance(min_items, int) and min_items > 0 else 0
-        max_items = max_items if isinstance(max_items, int) and max_items >= 0 else None
-        if max_items is not None and min_items > max_items:
-            raise self._error(path, f"`minItems` {min_items} > `maxItems` {max_items}")
+        min_items, max_items = self._counts(schema, "minItems", "maxItems", path)
         prefix = schema.get("prefixItems")
         items = schema.get("items")
         if isinstance(items, list):  # draft 4-2019 tuple form
