@@ -82,6 +82,9 @@ class ChunkStream:
         last = self.chunk({}, finish_reason(self.usage.reason, self.message))
         if self.usage.reason == "no_token":
             last["chatformats"] = {"error": NO_TOKEN}
+        abandoned = list(getattr(self.parser, "abandoned", ()))
+        if abandoned:  # calls announced before the text stopped being a call (cut by max_tokens)
+            last.setdefault("chatformats", {})["abandoned_calls"] = abandoned
         if self.extra:
             last.setdefault("chatformats", {}).update(self.extra)
         chunks.append(last)

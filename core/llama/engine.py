@@ -241,6 +241,7 @@ class Engine:
         if len(prompt) >= n_ctx:
             raise ValueError(f"prompt of {len(prompt)} tokens does not fit the context ({n_ctx})")
         session = _Session(self)
+        session.ban([int(t) for t, b in (logit_bias or {}).items() if b == float("-inf")])
         if grammar:
             validate_gbnf(grammar, vocab=self.vocab)
             session.gbnf = grammar
@@ -280,6 +281,7 @@ class Engine:
                 if has_bias and bias_steps is not None and step == bias_steps:
                     llama_cpp.llama_sampler_free(llama_cpp.llama_sampler_chain_remove(chain, 0))
                     has_bias = False
+                    session.ban([])
                 token = session.choose(chain)
                 if token is None:
                     reason = "no_token"
@@ -315,7 +317,13 @@ class _Session:
         self.gbnf: Optional[str] = None
         self.watch: Optional[TriggerWatch] = None
         self.constraint: Optional[Constraint] = None
+        self.banned = frozenset()  # tokens the caller's logit bias rules out (-inf)
+        self._banned_ids = np.zeros(0, dtype=np.int64)
         self.masks = 0
+
+    def ban(self, tokens: list[int]) -> None:
+        self.banned = frozenset(tokens)
+        self._banned_ids = np.array(sorted(self.banned), dtype=np.int64)
 
     def new_constraint(self) -> Constraint:
         assert self.gbnf is not None
@@ -351,12 +359,16 @@ class _Session:
                     constraint.mask(logits)
                 np.copyto(logits, _NEG_INF, where=self.vocab.tables.utf8_forbidden(bool(saved[0])))
             logits[rejected] = _NEG_INF
+            if self.banned:  # the chain's bias applies after this check: rule them out here too
+                logits[self._banned_ids] = _NEG_INF
             if not np.isfinite(logits).any():
                 return None
         return None
 
     def _check(self, token: int, saved: Any) -> Union[None, bool, Constraint]:
         """False when `token` breaks a guarantee; else the grammar it switches on (or None)."""
+        if token in self.banned:  # sampled only when every candidate was ruled out
+            return False
         if self.constraint is not None and not self.constraint.allows(token):
             return False
         try:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
 from ..hooks import Detection, Format, Registry, api, detect_template, get_registry
-from ..prompt import validate_request
+from ..output import StreamParser, parse_output
+from ..prompt import tools_in_play, validate_request
 from ..prompt.protect import protect_request
 from ..spec.shape import opens_reasoning
 from .backend import Backend, LocalBackend
@@ -38,6 +39,7 @@ class Prepared:
     tools: Optional[list[dict[str, Any]]]
     timings: dict[str, float] = field(default_factory=dict)
     preserve: list[str] = field(default_factory=list)  # marker texts a backend must keep in the text
+    reply_format: Optional[dict[str, Any]] = None  # the request's response_format: no calls are read
 
     def generation_options(self) -> dict[str, Any]:
         """Engine.generate's grammar/trigger/stop options for this request."""
@@ -154,7 +156,7 @@ class ChatModel:
     def template_for(self, request: dict[str, Any]) -> Optional[str]:
         """The model's `tool_use` template only when the request offers tools (Hermes and
         Command R+ templates raise on plain chats), else its default one."""
-        if request.get("tools") and request.get("tool_choice") != "none" and "tool_use" in self.templates:
+        if tools_in_play(request) and "tool_use" in self.templates:
             return self.templates["tool_use"]
         return self.templates.get("default") or self.templates.get("tool_use")
 
@@ -167,6 +169,7 @@ class ChatModel:
         tool_choice: Any = "auto",
         parallel_tool_calls: bool = True,
         stop: Optional[list[str]] = None,
+        response_format: Optional[dict[str, Any]] = None,
     ) -> Prepared:
         """Validate, render and plan a request; raises RequestError on bad input."""
         request = {
@@ -175,6 +178,8 @@ class ChatModel:
             "tool_choice": tool_choice,
             "parallel_tool_calls": parallel_tool_calls,
         }
+        if response_format is not None:
+            request["response_format"] = response_format
         request = validate_request(request, self.format.spec)
         timings = {}
         t0 = time.perf_counter()
@@ -223,6 +228,7 @@ class ChatModel:
             tools=active_tools,
             timings=timings,
             preserve=preserve,
+            reply_format=request.get("response_format"),
         )
 
     # -- generation ---------------------------------------------------------------
@@ -243,9 +249,10 @@ class ChatModel:
         logit_bias: Optional[dict[int, float]] = None,
         logit_bias_steps: Optional[int] = None,
         stream_options: Optional[dict[str, Any]] = None,
+        response_format: Optional[dict[str, Any]] = None,
     ) -> Union[dict[str, Any], Iterator[dict[str, Any]]]:
         """An OpenAI `chat.completion` dict, or an iterator of `chat.completion.chunk` dicts."""
-        prepared = self.prepare(messages, tools, tool_choice, parallel_tool_calls, stop)
+        prepared = self.prepare(messages, tools, tool_choice, parallel_tool_calls, stop, response_format)
         return self.run(
             prepared,
             stream=stream,
@@ -276,6 +283,8 @@ class ChatModel:
         return {**prepared.generation_options(), **sampling}
 
     def parse(self, prepared: Prepared, text: str) -> dict[str, Any]:
+        if prepared.reply_format is not None:  # the reply is the JSON the format asked for, not a call
+            return parse_output(self.format.spec, text, in_reasoning=prepared.in_reasoning, calls=False)
         return api.parse(self.format, text, prepared.tools, in_reasoning=prepared.in_reasoning, registry=self.registry)
 
     def info(self, prepared: Prepared, text: Optional[str] = None) -> dict[str, Any]:
@@ -286,6 +295,8 @@ class ChatModel:
             info["raw_output"] = text
         info["grammar"] = None if plan is None else ("lazy" if plan.lazy else "from the first token")
         info["triggers"] = plan.triggers_dict() if plan is not None and plan.lazy else None
+        if plan is not None and plan.warnings:  # schema keywords the grammar does not enforce
+            info["warnings"] = list(plan.warnings)
         info.update(prepared.timings)
         return info
 
@@ -300,10 +311,14 @@ class ChatModel:
         return completion(self.parse(prepared, text), usage, self.model_name, self.info(prepared, text))
 
     def chunk_stream(self, prepared: Prepared, include_usage: bool = False) -> ChunkStream:
-        parser = api.stream_parser(
-            self.format, prepared.tools, in_reasoning=prepared.in_reasoning, registry=self.registry
-        )
-        return ChunkStream(parser, self.model_name, include_usage=include_usage)
+        if prepared.reply_format is not None:
+            parser: Any = StreamParser(self.format.spec, in_reasoning=prepared.in_reasoning, calls=False)
+        else:
+            parser = api.stream_parser(
+                self.format, prepared.tools, in_reasoning=prepared.in_reasoning, registry=self.registry
+            )
+        extra = {"warnings": list(prepared.plan.warnings)} if prepared.plan is not None and prepared.plan.warnings else None
+        return ChunkStream(parser, self.model_name, include_usage=include_usage, extra=extra)
 
     def _stream(self, chunks: ChunkStream, events) -> Iterator[dict[str, Any]]:
         yield from chunks.start()

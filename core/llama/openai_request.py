@@ -54,6 +54,7 @@ class ChatRequest:
     stop: Optional[list[str]]
     stream: bool
     include_usage: bool
+    response_format: Optional[dict[str, Any]] = None
     sampling: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,6 +96,7 @@ def chat_request(body: Any) -> ChatRequest:
         stop=stop,
         stream=stream,
         include_usage=include_usage,
+        response_format=body.get("response_format"),
         sampling=sampling,
     )
 

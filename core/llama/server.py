@@ -232,7 +232,9 @@ class Server:
         return await self._complete(request, prepared, first, job), job
 
     def _prepare(self, chat: Any) -> Any:
-        return self.model.prepare(chat.messages, chat.tools, chat.tool_choice, chat.parallel_tool_calls, chat.stop)
+        return self.model.prepare(
+            chat.messages, chat.tools, chat.tool_choice, chat.parallel_tool_calls, chat.stop, chat.response_format
+        )
 
     async def _complete(self, request: Request, prepared: Any, first: Any, job: _Job) -> Response:
         from .chunks import Usage, completion

@@ -167,6 +167,7 @@ def build_tiny_model(
     n_ctx: int = 4096,
     control_tokens: Optional[Iterable[str]] = None,
     extra_special_tokens: Iterable[str] = (),
+    extra_metadata: Optional[dict[str, str]] = None,
 ) -> Path:
     """Write a random-weight llama GGUF (f32) with the tiny BPE tokenizer to `path`.
 
@@ -213,6 +214,8 @@ def build_tiny_model(
         writer.add_add_eos_token(False)
         if chat_template is not None:
             writer.add_chat_template(chat_template)
+        for key, value in (extra_metadata or {}).items():  # e.g. tokenizer.chat_template.tool_use
+            writer.add_string(key, value)
 
         writer.add_tensor("token_embd.weight", weights(n_vocab, n_embd, scale=1.0))
         for i in range(n_layer):

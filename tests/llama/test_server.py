@@ -133,3 +133,25 @@ def test_body_that_is_not_json_is_400(base_url):
 def test_openai_client_raises_bad_request(client):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="tiny", messages=USER, tools=DEMO_TOOLS, tool_choice="sometimes")
+
+
+def test_response_format_json_schema_over_http(client):
+    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10}}, "required": ["city"]}
+    result = client.chat.completions.create(
+        model="tiny",
+        messages=USER,
+        max_tokens=120,
+        seed=3,
+        response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": schema}},
+    )
+    import jsonschema
+
+    jsonschema.validate(json.loads(result.choices[0].message.content), schema)
+    assert not result.choices[0].message.tool_calls
+
+
+def test_response_format_with_tools_is_a_400(client):
+    with pytest.raises(openai.BadRequestError, match="response_format"):
+        client.chat.completions.create(
+            model="tiny", messages=USER, tools=DEMO_TOOLS, response_format={"type": "json_object"}, max_tokens=8
+        )
