@@ -5,15 +5,20 @@ Gemma-3-270M, 262k vocabulary), the variants run interleaved in one process, sev
 medians of per-round tokens/s (wall time of the whole request, prompt cached in every variant):
 
 - unconstrained decode: the model's own decode, a bare llama.cpp loop (its sampler chain on the
-  raw logits) on the same prompt, end-of-generation banned so it makes --max-tokens tokens;
-- ChatModel, required call: `ChatModel.chat(..., tool_choice="required")` (render, grammar,
-  generation with the grammar's guarantees, parse) on "What's the weather like in Paris right now?";
-- ChatModel, lazy before trigger: tool_choice "auto" with the hermes format (trigger <tool_call>,
-  which the model does not write), end-of-generation banned: free text under a lazy grammar;
+  raw logits) on the same prompt and model, end-of-generation banned so it makes a fixed number of
+  tokens: as many as a required call takes (measured before the rounds), and --max-tokens;
+- ChatModel, required call: `ChatModel.run` of the prepared request (grammar, generation with the
+  grammar's guarantees, parse) for "What's the weather like in Paris right now?", tool_choice required;
+- ChatModel, lazy before trigger: `ChatModel.chat` (render included) with tool_choice "auto" and the
+  hermes format (trigger <tool_call>, which the model does not write), end-of-generation banned:
+  --max-tokens of free text under a lazy grammar, against the bare loop on that model and prompt;
 - llama-server, same GBNF: its /completion with the same prompt tokens, the same GBNF and
   sampling settings (top-k 40, top-p 0.95, temperature 0.8), on the same model and thread count.
 
-    .venv/bin/python bench/bench_real.py [--rounds 8] [--threads 1] [--models smollm2-135m,gemma3-270m]
+Ratios are paired: per round, a variant's tok/s over its baseline's in the same round, then the
+median (these machines drift; pairing cancels most of it).
+
+    .venv/bin/python bench/bench_real.py [--rounds 16] [--threads 1] [--models smollm2-135m,gemma3-270m]
 
 Gemma-3-270M's GGUF has no chat template: Gemma 2's (../shared/templates, or --gemma-template) is used.
 """
@@ -30,7 +35,7 @@ from typing import Optional
 import httpx
 import llama_cpp
 
-from harness import TEMPERATURE, TOP_K, TOP_P, bare_loop, interleaved, summarize
+from harness import TEMPERATURE, TOP_K, TOP_P, bare_loop, interleaved, paired, summarize, table
 
 from chatformats.cli.demo import WEATHER_QUESTION, WEATHER_TOOL, invalid_calls
 from chatformats.llama import ChatModel
@@ -60,6 +65,8 @@ class Subject:
         # the lazy variant needs a format with a trigger, so another prompt: its own model and KV cache
         self.lazy = ChatModel(path, "hermes", template=template or self.required.template, n_threads=threads, n_ctx=2048)
         self.prepared = self.required.prepare(MESSAGES, [WEATHER_TOOL], "required", parallel_tool_calls=False)
+        self.lazy_prepared = self.lazy.prepare(MESSAGES, [WEATHER_TOOL], "auto")
+        self.call_length = max_tokens
         vocab = self.required.engine.vocab
         self.no_end = {t: float("-inf") for t in vocab.tables.eog}
         trigger = self.lazy.single_token("<tool_call>")
@@ -71,8 +78,11 @@ class Subject:
         self.server_rates: list[float] = []
         self.masks: list[int] = []
 
-    def unconstrained(self, seed: int) -> int:
-        return bare_loop(self.llama, self.prepared.prompt_tokens, None, self.max_tokens, seed, self.no_end)
+    def unconstrained_call_length(self, seed: int) -> int:
+        return bare_loop(self.llama, self.prepared.prompt_tokens, None, self.call_length, seed, self.no_end)
+
+    def unconstrained_lazy(self, seed: int) -> int:
+        return bare_loop(self.lazy.llama, self.lazy_prepared.prompt_tokens, None, self.max_tokens, seed, self.lazy_bias)
 
     def required_call(self, seed: int) -> int:
         result = self.required.run(self.prepared, max_tokens=self.max_tokens, seed=seed, temperature=TEMPERATURE, top_k=TOP_K, top_p=TOP_P)
@@ -135,36 +145,51 @@ def mask_cost(subject: Subject, repeats: int = 200) -> tuple[float, float]:
     return masking * 1e6, checking * 1e6
 
 
+UNCONSTRAINED = "unconstrained decode, a call's length (bare llama.cpp loop)"
+REQUIRED = "ChatModel, required call"
+UNCONSTRAINED_LONG = "unconstrained decode, --max-tokens (bare llama.cpp loop, hermes prompt)"
+LAZY = "ChatModel, lazy grammar before its trigger"
+SERVER = "llama-server /completion, same GBNF"
+
+
 def bench(subject: Subject, rounds: int) -> str:
+    import statistics
+
     variants = {
-        "unconstrained decode (bare llama.cpp loop)": subject.unconstrained,
-        "ChatModel, required call": subject.required_call,
-        "ChatModel, lazy grammar before its trigger": subject.lazy_free_text,
+        UNCONSTRAINED: subject.unconstrained_call_length,
+        REQUIRED: subject.required_call,
+        UNCONSTRAINED_LONG: subject.unconstrained_lazy,
+        LAZY: subject.lazy_free_text,
     }
     if subject.server is not None:
-        variants["llama-server /completion, same GBNF"] = subject.llama_server
-    for variant in variants.values():  # warm up: prompt in every KV cache, tokenizers built
+        variants[SERVER] = subject.llama_server
+    # warm up (prompts in every KV cache, tokenizers built) and measure how long a call is
+    subject.call_length = int(statistics.median(subject.required_call(10_000 + i) for i in range(3)))
+    for variant in variants.values():
         variant(10_000)
     subject.valid = {"ChatModel": 0, "llama-server": 0}
     subject.server_rates = []
     subject.masks = []
     results = interleaved(variants, rounds)
-    out = summarize(results, "unconstrained decode (bare llama.cpp loop)")
-    import statistics
+    out = summarize(results, UNCONSTRAINED)
+    ratios = [
+        ["required call vs the model's own decode (same length)", paired(results, REQUIRED, UNCONSTRAINED)],
+        ["lazy grammar before its trigger vs the model's own decode", paired(results, LAZY, UNCONSTRAINED_LONG)],
+    ]
+    if subject.server is not None:
+        ratios.append(["required call vs llama-server with the same GBNF", paired(results, REQUIRED, SERVER)])
+    out += "\n\n" + table(["ChatModel (paired, median of per-round ratios)", "ratio"], ratios)
 
     masking, checking = mask_cost(subject)
     out += (
         f"\n\nPer token, ChatModel checks the sampled token (llguidance + llama.cpp's GBNF: {checking:.0f} µs); "
         f"a rejected one costs a mask of the whole vocabulary ({masking:.0f} µs) and a resample. "
         f"Rejected samples per required call: median {statistics.median(subject.masks):.0f} "
-        f"(of {statistics.median(n for _, n in results['ChatModel, required call']):.0f} tokens)."
+        f"(of {statistics.median(n for _, n in results[REQUIRED]):.0f} tokens)."
     )
     if subject.server is not None:
-        ours = statistics.median(n / s for s, n in results["ChatModel, required call"])
-        theirs = statistics.median(n / s for s, n in results["llama-server /completion, same GBNF"])
         out += (
-            f"\n\nChatModel required call vs llama-server with the same GBNF: **{ours / theirs:.2f}x** "
-            f"(llama-server's own timings: {statistics.median(subject.server_rates):.1f} tok/s of pure decoding). "
+            f" llama-server's own timings for the same GBNF: {statistics.median(subject.server_rates):.1f} tok/s of pure decoding. "
             f"Valid get_weather calls: ChatModel {subject.valid['ChatModel']}/{rounds}, llama-server {subject.valid['llama-server']}/{rounds}."
         )
     else:
@@ -174,7 +199,7 @@ def bench(subject: Subject, rounds: int) -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")

@@ -58,6 +58,11 @@ def summarize(results: dict[str, list[tuple[float, Any]]], baseline: str) -> str
     return table(headers, rows) + "\n\n(medians over the rounds)"
 
 
+def paired(results: dict[str, list[tuple[float, int]]], variant: str, baseline: str) -> float:
+    """Median over the rounds of variant tok/s / baseline tok/s in the same round (cancels drift)."""
+    return statistics.median(rate(a) / rate(b) for a, b in zip(results[variant], results[baseline]))
+
+
 def load_prompt(llama: llama_cpp.Llama, prompt: list[int]) -> None:
     """Keep the KV cache's prefix when it is this prompt (as Engine does); re-evaluate the last token."""
     n = len(prompt)
