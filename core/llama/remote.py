@@ -254,6 +254,9 @@ class LlamaServerBackend(Backend):
         return client
 
     async def agenerate(self, prompt_tokens: list[int], **options: Any) -> AsyncIterator[GenEvent]:
+        # Always streamed, even for a non-streaming client (measured: no slower): llama-server notices
+        # a non-streaming client has gone only after 1 s with no result for any request, so under
+        # load an abandoned one would decode to its end; a stream ends at the next token.
         options.pop("cancelled", None)  # the consumer closing this generator cancels it
         body = self.completion_body(prompt_tokens, **options)
         reader = _StreamReader(self.url)
@@ -282,6 +285,7 @@ class _StreamReader:
     def __init__(self, url: str) -> None:
         self.url = url
         self.started = False
+        self.counted = 0  # tokens reported so far (a token ending inside a UTF-8 character has no event)
 
     def line(self, line: str) -> Optional[GenEvent]:
         if line.startswith("error:"):
@@ -297,13 +301,15 @@ class _StreamReader:
         text = data.get("content") or ""
         if data.get("stop"):
             timings = data.get("timings") or {}
+            predicted = int(timings.get("predicted_n", self.counted + len(tokens)))
             return GenEvent(
                 tokens[-1] if tokens else None,
                 text,
                 _STOP_TYPES.get(data.get("stop_type"), "stop"),
                 int(timings.get("prompt_n", 0)),
                 int(timings.get("cache_n", 0)),
-                n_tokens=len(tokens),
+                n_tokens=max(len(tokens), predicted - self.counted),
             )
         self.started = True
+        self.counted += len(tokens)
         return GenEvent(tokens[-1] if tokens else None, text, n_tokens=len(tokens))

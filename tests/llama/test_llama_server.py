@@ -200,3 +200,18 @@ def test_pool_serves_concurrent_clients_and_survives_a_dead_backend():
     finally:
         for proc in procs:
             proc.stop()
+
+
+
+def test_usage_counts_every_token_even_inside_a_utf8_character(servers):
+    """llama-server streams no event for a token that ends inside a UTF-8 character; usage still
+    counts it (the random model writes many such): the same count as the non-streaming answer."""
+    model = remote_model(servers[1].url, "hermes")
+    prepared = model.prepare(USER, DEMO_TOOLS, "required", parallel_tool_calls=False)
+    for seed in range(3):
+        options = model.options(prepared, {"max_tokens": 120, "seed": seed})
+        events = list(model.backend.generate(prepared.prompt_tokens, **options))
+        body = model.backend.completion_body(prepared.prompt_tokens, stream=False, **options)
+        whole = httpx.post(servers[1].url + "/completion", json=body, timeout=60).json()
+        assert "".join(e.text for e in events) == whole["content"]
+        assert sum(e.n_tokens for e in events) == whole["tokens_predicted"] == len(whole["tokens"])
