@@ -14,7 +14,7 @@ Each server runs as its own process; clients are async httpx. Aggregate tok/s = 
 of all requests / wall time; valid calls/s = schema-valid get_weather calls / wall time. A second
 table gives the Python layer's own cost per request (render, grammar, tokenize, parse) at p50/p99.
 
-    .venv/bin/python bench/bench_serve.py [--requests-per-client 4] [--threads 1] [--slots 8]
+    .venv/bin/python bench/bench_serve.py [--rounds 4] [--requests-per-client 2] [--threads 1] [--slots 8]
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ class Direct:
         return data["tokens_predicted"], self.model.parse(self.prepared, data["content"])
 
 
-async def load(base: str, clients: int, per_client: int, max_tokens: int, direct: Optional[Direct] = None) -> dict[str, Any]:
+async def load(
+    base: str, clients: int, per_client: int, max_tokens: int, direct: Optional[Direct] = None, round_: int = 0
+) -> dict[str, Any]:
     body = {"model": "m", "messages": MESSAGES, "tools": [WEATHER_TOOL], "tool_choice": "required",
             "max_tokens": max_tokens, "temperature": 0.8, "top_p": 0.95}
     tokens = valid = failed = 0
@@ -87,7 +89,7 @@ async def load(base: str, clients: int, per_client: int, max_tokens: int, direct
         async def worker(w: int) -> None:
             nonlocal tokens, valid, failed
             for i in range(per_client):
-                seed = 1000 * w + i
+                seed = 100_000 * round_ + 1000 * w + i  # the same seeds for every variant in a round
                 started = time.perf_counter()
                 if direct is not None:
                     reply = await client.post(base + "/completion", json=direct.body(seed))
@@ -109,7 +111,7 @@ async def load(base: str, clients: int, per_client: int, max_tokens: int, direct
         await asyncio.gather(*(worker(w) for w in range(clients)))
         wall = time.perf_counter() - started
     n = clients * per_client
-    return {"tok/s": tokens / wall, "calls/s": valid / wall, "valid": f"{valid}/{n}", "failed": failed,
+    return {"tok/s": tokens / wall, "calls/s": valid / wall, "valid": valid, "n": n, "failed": failed,
             "p50 s": statistics.median(latencies)}
 
 
@@ -140,7 +142,8 @@ def overhead(url: str, rounds: int) -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests-per-client", type=int, default=4)
+    parser.add_argument("--requests-per-client", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--clients", default="1,4,8")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--slots", type=int, default=8)
@@ -151,7 +154,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"SmolLM2-135M-Instruct, {args.threads} decode thread(s), llama-server -np {args.slots}, "
-        f"{args.requests_per_client} requests per client, max_tokens {args.max_tokens}\n"
+        f"{args.requests_per_client} requests per client per round, {args.rounds} rounds, max_tokens {args.max_tokens}\n"
     )
     server = LlamaServerProcess(path, slots=args.slots, threads=args.threads, ctx_size=2048).start()
     procs = []
@@ -168,21 +171,35 @@ def main(argv: Optional[list[str]] = None) -> int:
         }
         for base, how in variants.values():  # warm up: prompts cached, tokenizers built
             asyncio.run(load(base, 1, 1, args.max_tokens, how))
+        names = list(variants)
+        runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for round_ in range(args.rounds):
+            for clients in map(int, args.clients.split(",")):
+                shift = round_ % len(names)  # a rotating order: machine drift hits every variant alike
+                for name in names[shift:] + names[:shift]:
+                    base, how = variants[name]
+                    result = asyncio.run(load(base, clients, args.requests_per_client, args.max_tokens, how, round_))
+                    runs.setdefault((name, clients), []).append(result)
+        own, direct_name = names[2], names[1]
         rows = []
-        results: dict[tuple[str, int], dict[str, Any]] = {}
         for clients in map(int, args.clients.split(",")):
-            for name, (base, how) in variants.items():
-                result = asyncio.run(load(base, clients, args.requests_per_client, args.max_tokens, how))
-                results[(name, clients)] = result
-        for clients in map(int, args.clients.split(",")):
-            theirs = results[("llama-server's own /v1/chat/completions", clients)]["tok/s"]
-            for name in variants:
-                r = results[(name, clients)]
-                rows.append([clients, name, r["tok/s"], r["tok/s"] / theirs, r["calls/s"], r["valid"], r["failed"], r["p50 s"]])
+            for name in names:
+                r = runs[(name, clients)]
+
+                def ratio(baseline: str) -> float:
+                    return statistics.median(a["tok/s"] / b["tok/s"] for a, b in zip(r, runs[(baseline, clients)]))
+
+                rows.append([
+                    clients, name, statistics.median(x["tok/s"] for x in r), ratio(own), ratio(direct_name),
+                    statistics.median(x["calls/s"] for x in r), f"{sum(x['valid'] for x in r)}/{sum(x['n'] for x in r)}",
+                    sum(x["failed"] for x in r), statistics.median(x["p50 s"] for x in r),
+                ])
         print(table(
-            ["clients", "server", "aggregate tok/s", "tok/s vs llama-server's own", "valid calls/s", "valid calls", "errors", "p50 latency s"],
+            ["clients", "server", "aggregate tok/s", "tok/s vs llama-server's own", "tok/s vs the same /completion",
+             "valid calls/s", "valid calls", "errors", "p50 latency s"],
             rows,
         ))
+        print(f"\n(medians over {args.rounds} rounds, variants in a rotating order; ratios are medians of per-round ratios)")
         print("\nPython layer per request on the llama-server backend (ChatModel.prepare + parse; tokenize is /tokenize over HTTP):\n")
         print(overhead(server.url, args.overhead_rounds))
     finally:
