@@ -169,8 +169,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             "llama-server's own /v1/chat/completions": (server.url, None),
             "formats serve --model (in process)": (local_base, None),
         }
-        for base, how in variants.values():  # warm up: prompts cached, tokenizers built
-            asyncio.run(load(base, 1, 1, args.max_tokens, how))
+        # warm up: every slot holds the prompt (a cold slot re-evaluates it, ~2-8 s here, and would
+        # land on whichever variant first runs that many clients), tokenizers built
+        for base, how in variants.values():
+            asyncio.run(load(base, args.slots, 1, args.max_tokens, how, round_=-1))
         names = list(variants)
         runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for round_ in range(args.rounds):
