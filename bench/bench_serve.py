@@ -157,8 +157,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         f"{args.requests_per_client} requests per client per round, {args.rounds} rounds, max_tokens {args.max_tokens}\n"
     )
     server = LlamaServerProcess(path, slots=args.slots, threads=args.threads, ctx_size=2048).start()
+    # llama-server's own chat endpoint renders another prompt: on its own process, so neither
+    # finds its slots' KV cache holding the other's prompt (a cold slot re-evaluates it, seconds)
     procs = []
+    own = None
     try:
+        own = LlamaServerProcess(path, slots=args.slots, threads=args.threads, ctx_size=2048).start()
         over, over_base = start_formats_serve("--backend", server.url, threads=args.threads)
         local, local_base = start_formats_serve("--model", path, threads=args.threads)
         procs = [over, local]
@@ -166,7 +170,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         variants = {
             "formats serve --backend (llama-server decodes)": (over_base, None),
             "llama-server /completion, chatformats' prompt + GBNF": (server.url, direct),
-            "llama-server's own /v1/chat/completions": (server.url, None),
+            "llama-server's own /v1/chat/completions": (own.url, None),
             "formats serve --model (in process)": (local_base, None),
         }
         # warm up: every slot holds the prompt (a cold slot re-evaluates it, ~2-8 s here, and would
@@ -212,6 +216,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         server.stop()
+        if own is not None:
+            own.stop()
     return 0
 
 
