@@ -186,7 +186,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                     base, how = variants[name]
                     result = asyncio.run(load(base, clients, args.requests_per_client, args.max_tokens, how, round_))
                     runs.setdefault((name, clients), []).append(result)
-        own, direct_name = names[2], names[1]
+                    print(f"round {round_}, {clients} clients, {name}: {result['tok/s']:.1f} tok/s", file=sys.stderr)
+        own_name, direct_name = names[2], names[1]
         rows = []
         for clients in map(int, args.clients.split(",")):
             for name in names:
@@ -196,7 +197,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     return statistics.median(a["tok/s"] / b["tok/s"] for a, b in zip(r, runs[(baseline, clients)]))
 
                 rows.append([
-                    clients, name, statistics.median(x["tok/s"] for x in r), ratio(own), ratio(direct_name),
+                    clients, name, statistics.median(x["tok/s"] for x in r), ratio(own_name), ratio(direct_name),
                     statistics.median(x["calls/s"] for x in r), f"{sum(x['valid'] for x in r)}/{sum(x['n'] for x in r)}",
                     sum(x["failed"] for x in r), statistics.median(x["p50 s"] for x in r),
                 ])
