@@ -157,11 +157,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         f"{args.requests_per_client} requests per client per round, {args.rounds} rounds, max_tokens {args.max_tokens}\n"
     )
     server = LlamaServerProcess(path, slots=args.slots, threads=args.threads, ctx_size=2048).start()
-    # llama-server's own chat endpoint renders another prompt: on its own process, so neither
-    # finds its slots' KV cache holding the other's prompt (a cold slot re-evaluates it, seconds)
     procs = []
     own = None
     try:
+        # llama-server's own chat endpoint renders another prompt: on its own process, so neither
+        # finds its slots' KV cache holding the other's prompt (a cold slot re-evaluates it, seconds)
         own = LlamaServerProcess(path, slots=args.slots, threads=args.threads, ctx_size=2048).start()
         over, over_base = start_formats_serve("--backend", server.url, threads=args.threads)
         local, local_base = start_formats_serve("--model", path, threads=args.threads)

@@ -202,7 +202,6 @@ def test_pool_serves_concurrent_clients_and_survives_a_dead_backend():
             proc.stop()
 
 
-
 def test_usage_counts_every_token_even_inside_a_utf8_character(servers):
     """llama-server streams no event for a token that ends inside a UTF-8 character; usage still
     counts it (the random model writes many such): the same count as the non-streaming answer."""
