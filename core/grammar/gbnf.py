@@ -20,7 +20,7 @@ container (object, array, call wrapper) places `ws` after each token. Rule names
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Optional
 
 WS_MAX = 20
@@ -115,6 +115,50 @@ def sanitize_name(name: str) -> str:
 def gbnf_literal(text: str) -> str:
     """`text` as a GBNF string literal (quotes, backslashes and control chars escaped; UTF-8 kept)."""
     return '"' + "".join(escape_char(c, False) for c in text) + '"'
+
+
+_LITERAL_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "[": "[", "]": "]"}
+
+
+def literal_text(body: str) -> Optional[str]:
+    """The text of a GBNF string literal's body (what stands between its quotes), or None when it
+    holds \\u or \\U escapes (not read here: callers leave such literals as they are)."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+        elif body[i + 1] in _LITERAL_ESCAPES:
+            out.append(_LITERAL_ESCAPES[body[i + 1]])
+            i += 2
+        elif body[i + 1] == "x":
+            out.append(chr(int(body[i + 2 : i + 4], 16)))
+            i += 4
+        else:
+            return None
+    return "".join(out)
+
+
+def special_pieces(text: str, finder: "re.Pattern[str]", token_of: Callable[[str], Optional[int]]) -> Optional[list]:
+    """`text` cut at the markers `finder` finds that `token_of` names as special tokens: plain text
+    pieces (str) and token ids (int) in order, or None when no marker is a special token."""
+    pieces: list = []
+    pos = 0
+    for found in finder.finditer(text):
+        token = token_of(found.group())
+        if token is None:
+            continue
+        if found.start() > pos:
+            pieces.append(text[pos : found.start()])
+        pieces.append(token)
+        pos = found.end()
+    if not pieces:
+        return None
+    if pos < len(text):
+        pieces.append(text[pos:])
+    return pieces
 
 
 def gbnf_char_class(chars: Iterable[str], negate: bool = False) -> str:

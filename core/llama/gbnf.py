@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import llama_cpp
 
-from ..grammar.gbnf import gbnf_literal
+from ..grammar.gbnf import gbnf_literal, literal_text, special_pieces
 from .native import native_messages
 from .vocab import Vocab, VocabLike, get_vocab
 
@@ -102,29 +102,7 @@ def feed_tokens(sampler: Any, tokens: Sequence[int], probe: OneCandidate) -> boo
     return True
 
 
-
 _GBNF_PIECE = re.compile(r'"((?:\\.|[^"\\])*)"|\[(?:\\.|[^\]\\])*\]|#[^\n]*|<\[\d+\]>')
-_GBNF_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "[": "[", "]": "]"}
-
-
-def _unescape_literal(body: str) -> Optional[str]:
-    """A GBNF string literal's text, or None for escapes not worth reading here (\\u, \\U)."""
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-        elif body[i + 1] in _GBNF_ESCAPES:
-            out.append(_GBNF_ESCAPES[body[i + 1]])
-            i += 2
-        elif body[i + 1] == "x":
-            out.append(chr(int(body[i + 2 : i + 4], 16)))
-            i += 4
-        else:
-            return None
-    return "".join(out)
 
 
 def token_references(gbnf: str, special_token: Callable[[str], Optional[int]], candidates: "re.Pattern[str]") -> str:
@@ -138,25 +116,10 @@ def token_references(gbnf: str, special_token: Callable[[str], Optional[int]], c
     """
     def rewrite(match: "re.Match[str]") -> str:
         body = match.group(1)
-        if body is None:
+        text = None if body is None else literal_text(body)
+        pieces = None if text is None else special_pieces(text, candidates, special_token)
+        if pieces is None:
             return match.group(0)
-        text = _unescape_literal(body)
-        if text is None:
-            return match.group(0)
-        parts: list[str] = []
-        pos = 0
-        for found in candidates.finditer(text):
-            token = special_token(found.group())
-            if token is None:
-                continue
-            if found.start() > pos:
-                parts.append(gbnf_literal(text[pos : found.start()]))
-            parts.append(f"<[{token}]>")
-            pos = found.end()
-        if not parts:
-            return match.group(0)
-        if pos < len(text):
-            parts.append(gbnf_literal(text[pos:]))
-        return "(" + " ".join(parts) + ")"
+        return "(" + " ".join(f"<[{p}]>" if isinstance(p, int) else gbnf_literal(p) for p in pieces) + ")"
 
     return _GBNF_PIECE.sub(rewrite, gbnf)

@@ -17,29 +17,7 @@ from typing import Any, Mapping
 
 from llguidance import gbnf_to_lark as g2l
 
-_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "[": "[", "]": "]"}
-
-
-def unescape(value: str) -> str:
-    """The text of a literal body as llguidance's parser keeps it (\\x escapes unresolved; it
-    strips leading zeros of \\u escapes, which makes them ambiguous: those literals are left as
-    they are by the caller)."""
-    out: list[str] = []
-    i = 0
-    while i < len(value):
-        ch = value[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        kind = value[i + 1]
-        if kind in _SIMPLE:
-            out.append(_SIMPLE[kind])
-            i += 2
-            continue
-        out.append(chr(int(value[i + 2 : i + 4], 16)))  # \xNN
-        i += 4
-    return "".join(out)
+from ..grammar.gbnf import literal_text, special_pieces
 
 
 def escape(text: str) -> str:
@@ -62,7 +40,6 @@ class _SpecialToken(g2l.ASTNode):
     """A special token, by id."""
 
     token: int
-    text: str
 
     def __str__(self) -> str:
         return f"<[{self.token}]>"
@@ -91,20 +68,15 @@ class _Splitter:
         return node
 
     def _literal(self, node: Any) -> Any:
-        if self.finder is None or "\\u" in node.value or "\\U" in node.value:
+        # llguidance strips leading zeros of \\u escapes, which makes them ambiguous: such
+        # literals are left as they are (literal_text gives None)
+        text = None if self.finder is None else literal_text(node.value)
+        pieces = None if text is None else special_pieces(text, self.finder, self.specials.get)
+        if pieces is None:
             return node
-        text = unescape(node.value)
-        if not self.finder.search(text):
-            return node
-        parts: list[Any] = []
-        pos = 0
-        for match in self.finder.finditer(text):
-            if match.start() > pos:
-                parts.append(g2l.LiteralNode(escape(text[pos : match.start()])))
-            parts.append(_SpecialToken(self.specials[match.group()], match.group()))
-            pos = match.end()
-        if pos < len(text):
-            parts.append(g2l.LiteralNode(escape(text[pos:])))
+        parts = [
+            _SpecialToken(p) if isinstance(p, int) else g2l.LiteralNode(escape(p)) for p in pieces
+        ]
         return parts[0] if len(parts) == 1 else g2l.SequenceNode(parts)
 
 
