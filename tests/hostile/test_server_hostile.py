@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,11 @@ import pytest
 
 from chatformats.cli.demo import DEMO_TOOLS
 from chatformats.hooks import get_registry
+from chatformats.llama.spawn import free_port
 from chatformats.testing.templates import template_for, templates_dir
 from chatformats.testing.tiny_model import ensure_tiny_model
 
 USER = [{"role": "user", "content": "Weather in Oslo?"}]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, str]:

@@ -10,8 +10,6 @@ scripts/setup.sh from the wheel's own llama.cpp) on the tiny model, no mocks.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,10 +21,11 @@ from chatformats.hooks import get_registry
 from chatformats.llama import ChatModel
 from chatformats.llama.pool import PoolBackend
 from chatformats.llama.remote import BackendError, LlamaServerBackend
-from chatformats.llama.spawn import LlamaServerProcess, find_llama_server
+from chatformats.llama.spawn import LlamaServerProcess, find_llama_server, free_port
 from chatformats.testing.templates import template_for, templates_dir
 from chatformats.testing.tiny_model import ensure_tiny_model
 from parse_helpers import complete_arguments
+from server_helpers import start_app
 
 pytestmark = pytest.mark.skipif(
     find_llama_server() is None, reason="no llama-server binary (scripts/setup.sh builds one into .venv/bin)"
@@ -114,32 +113,12 @@ def test_kv_reuse_is_reported(servers):
 
 
 def test_unreachable_backend_is_a_clear_error():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with pytest.raises(BackendError, match="llama-server at http://127.0.0.1"):
         LlamaServerBackend(f"http://127.0.0.1:{port}", connect_timeout=1.0)
 
 
 # -- formats serve over a pool --------------------------------------------------------------
-
-
-def start_app(model: ChatModel):
-    import uvicorn
-
-    from chatformats.llama.server import create_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(model, "tiny"), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def ask(base: str, seed: int, stream: bool = False) -> dict:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -15,11 +12,12 @@ from chatformats.cli.demo import DEMO_TOOLS, invalid_calls
 from chatformats.testing.templates import template_for, templates_dir
 from chatformats.hooks import get_registry
 from chatformats.llama import ChatModel
-from chatformats.llama.server import create_app
 from chatformats.testing.tiny_model import ensure_tiny_model
 
 openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
+
+from server_helpers import start_app  # noqa: E402 (needs uvicorn)
 
 USER = [{"role": "user", "content": "Weather in Oslo?"}]
 
@@ -29,19 +27,8 @@ def base_url():
     fmt = get_registry().get("hermes")
     template, _ = template_for(fmt, templates_dir())
     model = ChatModel(str(ensure_tiny_model()), "hermes", template=template)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(model, "tiny"), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
+    server, thread, base = start_app(model)
+    yield base + "/v1"
     server.should_exit = True
     thread.join(timeout=10)
 
