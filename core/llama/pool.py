@@ -77,16 +77,15 @@ class PoolBackend(Backend):
 
     # -- synchronous Backend methods: any healthy member will do --------------------------
 
-    def _first_healthy(self) -> Backend:
-        for member in sorted(self.members, key=lambda m: (not m.healthy, m.load)):
-            return member.backend
-        raise BackendError("no backend")
+    def _ranked(self) -> list[Member]:
+        """Healthy members first, the least busy first among them."""
+        return sorted(self.members, key=lambda m: (not m.healthy, m.load))
 
     def single_token(self, text: str) -> Optional[int]:
         return self._call(lambda b: b.single_token(text))
 
     def check_grammar(self, gbnf: str) -> None:
-        self._first_healthy().check_grammar(gbnf)
+        self._call(lambda b: b.check_grammar(gbnf))
 
     def tokenize(self, parts: Parts) -> list[int]:
         return self._call(lambda b: b.tokenize(parts))
@@ -102,7 +101,7 @@ class PoolBackend(Backend):
 
     def _call(self, job: Any) -> Any:
         error: Optional[BackendError] = None
-        for member in sorted(self.members, key=lambda m: (not m.healthy, m.load)):
+        for member in self._ranked():
             try:
                 return job(member.backend)
             except BackendError as exc:
@@ -111,7 +110,7 @@ class PoolBackend(Backend):
         raise error or BackendError("no backend")
 
     def generate(self, prompt_tokens: list[int], **options: Any) -> Iterator[GenEvent]:
-        for member in sorted(self.members, key=lambda m: (not m.healthy, m.load)):
+        for member in self._ranked():
             events = member.backend.generate(prompt_tokens, **options)
             try:
                 first = next(events)

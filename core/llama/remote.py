@@ -61,7 +61,7 @@ class LlamaServerBackend(Backend):
         self._aclients: dict[int, httpx.AsyncClient] = {}
         self._tokens: "OrderedDict[tuple[str, bool], list[int]]" = OrderedDict()
         self._lock = threading.Lock()
-        props = self._get("/props")
+        props = self._request("GET", "/props")
         self.props = props
         templates = {"default": props.get("chat_template"), "tool_use": props.get("chat_template_tool_use")}
         self.chat_templates = {k: v for k, v in templates.items() if v}
@@ -76,9 +76,10 @@ class LlamaServerBackend(Backend):
 
     # -- plain requests ---------------------------------------------------------------------
 
-    def _get(self, path: str) -> Any:
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON answer; BackendError when the server cannot be reached or answers an error."""
         try:
-            response = self.client.get(path)
+            response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise BackendError(f"llama-server at {self.url}: {exc}") from None
         if response.status_code != 200:
@@ -91,15 +92,8 @@ class LlamaServerBackend(Backend):
             hit = self._tokens.get(key)
         if hit is not None:
             return hit
-        try:
-            response = self.client.post(
-                "/tokenize", json={"content": text, "add_special": False, "parse_special": special}
-            )
-        except httpx.HTTPError as exc:
-            raise BackendError(f"llama-server at {self.url}: {exc}") from None
-        if response.status_code != 200:
-            raise BackendError(f"llama-server at {self.url}/tokenize: {_error_text(response)}", status=response.status_code)
-        tokens = [t if isinstance(t, int) else t["id"] for t in response.json()["tokens"]]
+        answer = self._request("POST", "/tokenize", json={"content": text, "add_special": False, "parse_special": special})
+        tokens = [t if isinstance(t, int) else t["id"] for t in answer["tokens"]]
         if len(text) <= 64:  # markers and protected pieces repeat: keep them
             with self._lock:
                 self._tokens[key] = tokens
