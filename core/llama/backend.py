@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Iterable, Iterator, Optional, Sequence, Union
 
 from .engine import Engine, GenEvent
 from .gbnf import validate_gbnf
@@ -32,6 +32,11 @@ class Backend:
 
     def single_token(self, text: str) -> Optional[int]:
         raise NotImplementedError
+
+    def control_texts_for(self, templates: Iterable[str], markers: Iterable[str]) -> frozenset[str]:
+        """The control-token texts to protect when rendering with `templates` for a format whose
+        markers are `markers` (special tokens they name count too)."""
+        return self.control_texts
 
     def check_grammar(self, gbnf: str) -> None:
         """Raise GrammarError when the backend's grammar engine cannot take `gbnf`."""
@@ -77,6 +82,9 @@ class LocalBackend(Backend):
         if token is None or token < 0:
             return ""
         return self.llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def control_texts_for(self, templates: Iterable[str], markers: Iterable[str]) -> frozenset[str]:
+        return control_texts(self.llama, [*templates, *markers])
 
     def single_token(self, text: str) -> Optional[int]:
         tokens = self.engine.vocab.tokenize(text, special=True)

@@ -19,7 +19,6 @@ from ..prompt.protect import protect_request
 from ..spec.shape import opens_reasoning
 from .backend import Backend, LocalBackend
 from .chunks import ChunkStream, Usage, completion
-from .untrusted import control_texts
 
 
 class ModelError(ValueError):
@@ -132,13 +131,8 @@ class ChatModel:
         self.bos_token = self.backend.bos_token
         self.eos_token = self.backend.eos_token
         self._preserve = _marker_texts(self.format)
-        self._control = self.backend.control_texts
         # special tokens the template used and the format's markers name are protected too
-        probe = getattr(self.backend, "_find_control_texts", None)
-        if probe is not None:  # a llama-server
-            self._control = self._control | probe(self.templates.values(), self._preserve)
-        elif isinstance(self.backend, LocalBackend):
-            self._control = control_texts(self.backend.llama, [*self.templates.values(), *self._preserve])
+        self._control = self.backend.control_texts_for(list(self.templates.values()), self._preserve)
 
     # the in-process backend's llama.cpp objects, for code that drives them directly
     @property

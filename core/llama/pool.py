@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator, Optional, Sequence
+from typing import Any, AsyncIterator, Iterable, Iterator, Optional, Sequence
 
 import anyio
 
@@ -93,11 +93,9 @@ class PoolBackend(Backend):
     def specialize(self, gbnf: str) -> str:
         return self._call(lambda b: b.specialize(gbnf))
 
-    def _find_control_texts(self, templates: Any, extra: Any = ()) -> frozenset[str]:
+    def control_texts_for(self, templates: Iterable[str], markers: Iterable[str]) -> frozenset[str]:
         # the members serve one model: any of them can say which texts are its control tokens
-        first = self.members[0].backend
-        probe = getattr(first, "_find_control_texts", None)
-        return probe(list(templates), list(extra)) if probe is not None else frozenset()
+        return self.members[0].backend.control_texts_for(templates, markers)
 
     def _call(self, job: Any) -> Any:
         error: Optional[BackendError] = None

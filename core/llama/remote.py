@@ -113,6 +113,9 @@ class LlamaServerBackend(Backend):
         except httpx.HTTPError:
             return False
 
+    def control_texts_for(self, templates: Iterable[str], markers: Iterable[str]) -> frozenset[str]:
+        return self.control_texts | self._find_control_texts(templates, markers)
+
     def _find_control_texts(self, templates: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
         """Texts in the templates (and in `extra`: a format's markers) that the vocabulary holds
         as one special token."""
