@@ -96,10 +96,12 @@ class LocalBackend(Backend):
     def tokenize(self, parts: Parts) -> list[int]:
         return self.engine.tokenize_prompt(parts)
 
-    def generate(self, prompt_tokens: list[int], **options: Any) -> Iterator[GenEvent]:
+    # `preserve` (marker texts a llama-server must keep) means nothing here: the engine's text
+    # always has every special token
+    def generate(self, prompt_tokens: list[int], *, preserve: Sequence[str] = (), **options: Any) -> Iterator[GenEvent]:
         return self.engine.generate(prompt_tokens, **options)
 
-    async def agenerate(self, prompt_tokens: list[int], **options: Any) -> AsyncIterator[GenEvent]:
+    async def agenerate(self, prompt_tokens: list[int], *, preserve: Sequence[str] = (), **options: Any) -> AsyncIterator[GenEvent]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()

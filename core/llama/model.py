@@ -272,9 +272,7 @@ class ChatModel:
         """The backend's generate() options: the prepared grammar and stops plus sampling."""
         sampling = dict(sampling)
         sampling["bias_steps"] = sampling.pop("logit_bias_steps", None)
-        if prepared.preserve and not isinstance(self.backend, LocalBackend):
-            sampling["preserve"] = prepared.preserve
-        return {**prepared.generation_options(), **sampling}
+        return {**prepared.generation_options(), "preserve": prepared.preserve, **sampling}
 
     def parse(self, prepared: Prepared, text: str) -> dict[str, Any]:
         if prepared.reply_format is not None:  # the reply is the JSON the format asked for, not a call

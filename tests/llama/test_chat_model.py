@@ -279,3 +279,19 @@ def test_yaml_only_spec_runs_on_llama_cpp(tmp_path):
     trigger = model.single_token("<|tool_call|>")
     forced = run(model, "auto", logit_bias={trigger: 100.0}, logit_bias_steps=1)["choices"][0]["message"]
     assert forced.get("tool_calls") and not invalid_calls(forced, DEMO_TOOLS)
+
+
+def test_a_pool_of_in_process_backends_works_like_one_backend():
+    """ChatModel hands every backend the same options (a llama-server's `preserve` included)."""
+    from chatformats.llama.backend import LocalBackend
+    from chatformats.llama.pool import PoolBackend
+
+    fmt = REGISTRY.get("mistral-nemo")
+    template, _ = template_for(fmt, templates_dir())
+    pooled = ChatModel(PoolBackend([LocalBackend(str(ensure_tiny_model()))]), "mistral-nemo", template=template, registry=REGISTRY)
+    alone = model_for("mistral-nemo")
+    assert pooled.prepare(USER, DEMO_TOOLS).prompt_tokens == alone.prepare(USER, DEMO_TOOLS).prompt_tokens
+    result = run(pooled, seed=3)
+    message = result["choices"][0]["message"]
+    assert message.get("tool_calls") and not invalid_calls(message, DEMO_TOOLS)
+    assert result["choices"] == run(alone, seed=3)["choices"]
