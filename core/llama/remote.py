@@ -251,10 +251,10 @@ class LlamaServerBackend(Backend):
         return client
 
     async def agenerate(self, prompt_tokens: list[int], **options: Any) -> AsyncIterator[GenEvent]:
-        # Always streamed, even for a non-streaming client (measured: ~4% of llama-server's throughput
-        # at 8 clients): llama-server notices a non-streaming client has gone only after 1 s with no
-        # result for any request, so under load an abandoned one would decode to its end; a stream
-        # ends at the next token.
+        # Always streamed, even for a non-streaming client (bench/bench_server_stream.py: ~5% of
+        # llama-server's throughput at 8 clients): llama-server notices a non-streaming client has
+        # gone only after 1 s with no result for any request, so under load an abandoned one would
+        # decode to its end; a stream ends at the next token.
         options.pop("cancelled", None)  # the consumer closing this generator cancels it
         body = self.completion_body(prompt_tokens, **options)
         reader = _StreamReader(self.url)
